@@ -1,0 +1,3 @@
+from ganivid.cli import main
+
+main()

@@ -1,0 +1,126 @@
+"""The one crop function: similarity alignment from 68 landmarks, crop, and paste-back.
+
+Training data (`annotate`), inference (`animate`, `preview`) and tests all crop with
+`crop_face`, so a model always sees faces framed the same way (misaligned crops at test time
+are GANimation's best-known failure)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# Canonical template, in units of the eye-centre distance d of a frontal face: the square crop
+# is CROP_SIDE * s wide (s: robust face scale ~ d), centred CENTRE_DOWN * eye_to_mouth below
+# the eye midpoint, which frames from above the brows to below the chin. Stored in checkpoints
+# as CROP_SPEC; a model trained on another framing is refused.
+CROP_SIDE = 3.2
+CENTRE_DOWN = 0.62
+CROP_SPEC = f"ganivid-v1:side={CROP_SIDE},down={CENTRE_DOWN}"
+
+LEFT_EYE = slice(36, 42)  # the subject's right eye, image left
+RIGHT_EYE = slice(42, 48)
+MOUTH = slice(48, 68)
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Where a face is: crop centre (cx, cy), side of the square crop `size` in pixels, and
+    in-plane rotation `angle` in degrees (positive = face turned counter-clockwise in the image)."""
+
+    cx: float
+    cy: float
+    size: float
+    angle: float
+
+    def as_array(self) -> np.ndarray:
+        return np.array([self.cx, self.cy, self.size, self.angle], np.float64)
+
+
+def alignment_from_landmarks(landmarks: np.ndarray) -> Alignment:
+    """Alignment of the canonical crop for 68 landmarks (68, 2)."""
+    lm = np.asarray(landmarks, np.float64)
+    eye_l, eye_r = lm[LEFT_EYE].mean(0), lm[RIGHT_EYE].mean(0)
+    mouth = np.mean([lm[48], lm[54]], axis=0)  # corners: less sensitive to mouth opening
+    eye_mid = (eye_l + eye_r) / 2
+    eye_to_eye = eye_r - eye_l
+    eye_to_mouth = mouth - eye_mid
+    # Rotation from both the eye line and the eye-mouth axis (as FFHQ's alignment does), so a
+    # blink or a squint does not tilt the crop.
+    x = eye_to_eye - np.array([-eye_to_mouth[1], eye_to_mouth[0]])
+    angle = np.degrees(np.arctan2(x[1], x[0]))
+    # Face scale from both distances: eye-mouth is ~1.1 d on a frontal face and survives yaw.
+    scale = 0.5 * np.hypot(*eye_to_eye) + 0.5 * np.hypot(*eye_to_mouth) / 1.1
+    centre = eye_mid + CENTRE_DOWN * eye_to_mouth
+    return Alignment(float(centre[0]), float(centre[1]), float(CROP_SIDE * scale), float(angle))
+
+
+def crop_matrix(al: Alignment, out_size: int) -> np.ndarray:
+    """2x3 affine matrix mapping frame pixels to crop pixels (out_size x out_size)."""
+    k = out_size / al.size
+    a = np.radians(al.angle)
+    cos, sin = np.cos(a) * k, np.sin(a) * k
+    # Rotate by -angle around the centre, scale, then move the centre to the crop's centre.
+    m = np.array([[cos, sin, 0.0], [-sin, cos, 0.0]])
+    c = (out_size - 1) / 2
+    m[:, 2] = np.array([c, c]) - m[:, :2] @ np.array([al.cx, al.cy])
+    return m
+
+
+def crop_face(image: np.ndarray, al: Alignment, out_size: int) -> np.ndarray:
+    """The aligned face crop (out_size, out_size, 3) uint8 of an RGB image; outside the frame
+    the border is replicated, so faces cut by the frame edge still give a full crop."""
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    m = crop_matrix(al, out_size)
+    interp = cv2.INTER_AREA if al.size > 1.5 * out_size else cv2.INTER_LINEAR
+    if interp == cv2.INTER_AREA:  # warpAffine has no area filter: pre-shrink, then warp
+        f = 1.5 * out_size / al.size
+        image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        m = np.hstack([m[:, :2] / f, m[:, 2:]])
+        interp = cv2.INTER_LINEAR
+    return cv2.warpAffine(image, m, (out_size, out_size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+
+
+def feather_mask(out_size: int, feather: float = 0.12) -> np.ndarray:
+    """Crop-space weight (out_size, out_size) float32: 1 inside, falling smoothly to 0 over the
+    outer `feather` fraction of the crop, so pasted edits never show a crop border."""
+    r = max(1.0, feather * out_size)
+    t = np.arange(out_size, dtype=np.float32)
+    edge = np.minimum(t + 0.5, out_size - t - 0.5) / r
+    ramp = np.clip(edge, 0.0, 1.0)
+    ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep: no kink at either end
+    return np.outer(ramp, ramp).astype(np.float32)
+
+
+def paste_back(frame: np.ndarray, original_crop: np.ndarray, edited_crop: np.ndarray,
+               al: Alignment, feather: float = 0.12) -> np.ndarray:
+    """Frame with the edit of one crop pasted in.
+
+    The *change* (edited - original, in crop space) is warped back and added under the
+    feathered border mask. The generator's attention is already in that change
+    (edited = A·I + (1 − A)·C, so edited − I = (1 − A)(C − I)), which makes a crop the
+    generator returned unchanged paste back as the exact input, with no resampling blur or
+    colour shift, and leaves every pixel outside the warped crop bit-identical."""
+    n = original_crop.shape[0]
+    delta = (edited_crop.astype(np.float32) - original_crop.astype(np.float32)) * feather_mask(n, feather)[..., None]
+    m = crop_matrix(al, n)
+    inv = cv2.invertAffineTransform(m)
+    h, w = frame.shape[:2]
+    corners = np.array([[0, 0, 1], [n, 0, 1], [0, n, 1], [n, n, 1]], np.float64) @ inv.T
+    x0, y0 = np.floor(corners.min(0)).astype(int) - 1
+    x1, y1 = np.ceil(corners.max(0)).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    out = frame.copy()
+    if x1 <= x0 or y1 <= y0 or not np.any(delta):
+        return out
+    # Warp only the bounding box of the crop's footprint: cheap on 4K frames.
+    shift = inv.copy()
+    shift[:, 2] -= (x0, y0)
+    back = cv2.warpAffine(delta, shift, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    region = out[y0:y1, x0:x1]
+    if region.ndim == 2:
+        back = back.mean(axis=2)
+    out[y0:y1, x0:x1] = np.clip(region.astype(np.float32) + back, 0, 255).round().astype(np.uint8)
+    return out
