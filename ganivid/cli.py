@@ -48,3 +48,19 @@ def main() -> None:
 
 
 # Commands are defined below, one section per command; each body is one library call.
+
+
+# --- synth ---------------------------------------------------------------------------------
+@command("synth")
+def synth_cmd(
+    out: Path = typer.Argument(..., help="New folder to write: imgs/*.png, aus.csv, identities.csv."),
+    count: int = typer.Option(1000, "--count", "-n", help="Number of face images."),
+    size: int = typer.Option(128, "--size", help="Side of the square crops in pixels."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed writes the same dataset."),
+    per_identity: int = typer.Option(1, "--per-identity", help="Images per synthetic identity."),
+) -> None:
+    """Write a synthetic face dataset with exact AU labels (folder format: imgs/ + aus.csv)."""
+    from ganivid.synth import write_dataset
+
+    write_dataset(str(out), count, size=size, seed=seed, per_identity=per_identity)
+    typer.echo(f"wrote {count} faces to {out}")
