@@ -1,0 +1,189 @@
+"""Batched generator inference: device, precision, batch size, out-of-memory back-off, dedupe.
+
+`Engine.edit(crops, targets)` takes aligned face crops (RGB uint8) and target AU vectors and
+returns the composited crops with the generator's attention and colour masks. Identical
+(crop, target) pairs are computed once: within a batch they are deduplicated, across calls a
+small LRU cache keyed by a hash of the crop bytes and the target answers repeats (a still
+image under a constant curve runs the generator once per distinct target)."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ganivid.align import CROP_SPEC
+from ganivid.aus import AU_NAMES, NUM_AUS
+from ganivid.errors import CheckpointError, ConfigError, GanividError
+
+_DEFAULT_CPU_BATCH = 8
+_AUTO_CUDA_BATCH = 64  # a first guess; out-of-memory halves it until it fits
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One edited crop: composited image (n, n, 3) uint8, retention attention (n, n) float32 in
+    [0, 1] (1 keeps the input pixel) and colour mask (n, n, 3) uint8."""
+
+    image: np.ndarray
+    attention: np.ndarray
+    color: np.ndarray
+
+
+def to_tensor(images: np.ndarray | Sequence[np.ndarray], device: torch.device | str = "cpu") -> torch.Tensor:
+    """RGB uint8 images (B, H, W, 3) or (H, W, 3) -> float tensor (B, 3, H, W) in [-1, 1]."""
+    arr = np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[None]
+    t = torch.from_numpy(np.ascontiguousarray(arr)).to(device)
+    return t.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+def to_image(tensor: torch.Tensor) -> np.ndarray:
+    """Tensor (B, C, H, W) in [-1, 1] -> uint8 array (B, H, W, C) (C = 3 colour, or 1)."""
+    t = tensor.detach().float().clamp(-1, 1).add(1).mul(127.5).round_()
+    return t.permute(0, 2, 3, 1).to("cpu", torch.uint8).numpy()
+
+
+def resolve_device(spec: str | torch.device = "auto") -> torch.device:
+    """`auto` (CUDA if present, else CPU), `cpu`, `cuda` or `cuda:N` -> a usable torch.device."""
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    s = spec.strip().lower()
+    if s == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(s)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {spec!r} requested but CUDA is not available; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {spec!r} does not exist; {torch.cuda.device_count()} CUDA device(s) found")
+    elif dev.type != "cpu":
+        raise ConfigError(f"unsupported device {spec!r}; use auto, cpu, cuda or cuda:N")
+    return dev
+
+
+def check_compatible(crop_spec: str, au_names: Sequence[str], source: str = "checkpoint") -> None:
+    """Refuse a model made for another crop framing or another AU set (one-line CheckpointError)."""
+    if crop_spec != CROP_SPEC:
+        raise CheckpointError(f"{source} was trained on crops {crop_spec!r}, ganivid crops {CROP_SPEC!r}; "
+                              "retrain or convert the model")
+    if tuple(au_names) != AU_NAMES:
+        raise CheckpointError(f"{source} is conditioned on {len(au_names)} AUs, ganivid uses the "
+                              f"{NUM_AUS} OpenFace AUs ({' '.join(AU_NAMES)})")
+
+
+def _key(crop: np.ndarray, target: np.ndarray) -> bytes:
+    h = hashlib.blake2b(np.ascontiguousarray(crop).data, digest_size=16)
+    h.update(np.asarray(target, np.float32).tobytes())
+    return h.digest()
+
+
+class Engine:
+    """A generator ready for inference on one device.
+
+    Args:
+        generator: a `ganivid.networks.Generator` (any module with forward(x, aus) -> (color, attention)).
+        device: `auto`, `cpu`, `cuda` or `cuda:N`.
+        batch_size: crops per forward pass; None = 8 on CPU, automatic on CUDA.
+        half: autocast to bf16/fp16; None = on CUDA only (CPU always runs fp32).
+        cache_size: distinct (crop, target) results kept across calls.
+    """
+
+    def __init__(self, generator: torch.nn.Module, image_size: int, device: str | torch.device = "auto",
+                 batch_size: int | None = None, half: bool | None = None, cache_size: int = 32):
+        self.device = resolve_device(device)
+        if batch_size is not None and batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+        if half and self.device.type != "cuda":
+            raise ConfigError("half precision needs a CUDA device")
+        self.half = self.device.type == "cuda" if half is None else half
+        self.batch_size = batch_size or (_AUTO_CUDA_BATCH if self.device.type == "cuda" else _DEFAULT_CPU_BATCH)
+        self._auto_batch = batch_size is None
+        self.image_size = image_size
+        self.generator = generator.to(self.device).eval()
+        self._cache: OrderedDict[bytes, Edit] = OrderedDict()
+        self.cache_size = cache_size
+        self.images_computed = 0  # crops that went through the generator (tests and benchmarks)
+        self.forward_calls = 0
+
+    @classmethod
+    def from_checkpoint(cls, path: str, device: str | torch.device = "auto", batch_size: int | None = None,
+                        half: bool | None = None) -> Engine:
+        """Load an inference checkpoint and check it fits ganivid's crops and AUs."""
+        from ganivid.checkpoint import load_generator
+
+        dev = resolve_device(device)
+        generator, info = load_generator(path, dev)
+        check_compatible(info.crop_spec, info.au_names, source=str(path))
+        return cls(generator, info.model.image_size, dev, batch_size, half)
+
+    def _autocast(self):
+        if not self.half:
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+
+    @torch.inference_mode()
+    def _forward(self, crops: np.ndarray, targets: np.ndarray) -> list[Edit]:
+        x = to_tensor(crops, self.device)  # (B, 3, n, n) in [-1, 1]
+        y = torch.from_numpy(np.ascontiguousarray(targets, np.float32)).to(self.device)  # (B, 17)
+        with self._autocast():
+            color, attention = self.generator(x, y)  # (B, 3, n, n) tanh, (B, 1, n, n) sigmoid
+        color, attention = color.float(), attention.float()
+        out = attention * x + (1 - attention) * color  # A retains the input (GANIMATION.md)
+        self.forward_calls += 1
+        self.images_computed += len(crops)
+        images, colors = to_image(out), to_image(color)
+        att = attention[:, 0].cpu().numpy()
+        return [Edit(images[i], att[i], colors[i]) for i in range(len(crops))]
+
+    def _run(self, crops: np.ndarray, targets: np.ndarray) -> list[Edit]:
+        """Forward in chunks of `batch_size`, halving it on CUDA out-of-memory."""
+        out: list[Edit] = []
+        i = 0
+        while i < len(crops):
+            n = self.batch_size
+            try:
+                out += self._forward(crops[i:i + n], targets[i:i + n])
+                i += n
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                if n == 1:
+                    raise GanividError("out of GPU memory even with batch size 1; use --device cpu "
+                                       "or a smaller model") from None
+                self.batch_size = max(1, n // 2)
+        return out
+
+    def edit(self, crops: Sequence[np.ndarray], targets: np.ndarray) -> list[Edit]:
+        """Edit crops (each (n, n, 3) uint8, n = image_size) towards targets (B, 17) in [0, 1]."""
+        targets = np.asarray(targets, np.float32).reshape(len(crops), -1)
+        if targets.shape[1] != NUM_AUS:
+            raise ConfigError(f"targets need {NUM_AUS} AUs, got {targets.shape[1]}")
+        for c in crops:
+            if c.shape != (self.image_size, self.image_size, 3):
+                raise ConfigError(f"crop of shape {c.shape}, model expects ({self.image_size}, {self.image_size}, 3)")
+        keys = [_key(c, t) for c, t in zip(crops, targets)]
+        todo: dict[bytes, int] = {}  # distinct uncached key -> first index
+        for i, k in enumerate(keys):
+            if k not in self._cache and k not in todo:
+                todo[k] = i
+        if todo:
+            idx = list(todo.values())
+            results = self._run(np.stack([crops[i] for i in idx]), targets[idx])
+            for k, r in zip(todo, results):
+                self._cache[k] = r
+        out = []
+        for k in keys:
+            self._cache.move_to_end(k)
+            out.append(self._cache[k])
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return out

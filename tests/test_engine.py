@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+import torch
+
+from ganivid.align import CROP_SPEC
+from ganivid.aus import AU_NAMES, expression
+from ganivid.checkpoint import save_inference
+from ganivid.config import ModelConfig
+from ganivid.engine import Engine, check_compatible, resolve_device, to_image, to_tensor
+from ganivid.errors import CheckpointError, ConfigError
+from ganivid.networks import Generator
+
+CFG = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8)
+
+
+@pytest.fixture(scope="module")
+def generator() -> Generator:
+    torch.manual_seed(0)
+    return Generator(CFG).eval()
+
+
+@pytest.fixture(scope="module")
+def crops() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+
+
+def test_tensor_image_round_trip_is_exact(crops):
+    t = to_tensor(crops)
+    assert t.shape == (5, 3, 32, 32) and t.min() >= -1 and t.max() <= 1
+    assert np.array_equal(to_image(t), crops)
+    assert to_tensor(crops[0]).shape == (1, 3, 32, 32)
+
+
+def test_devices():
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("CPU") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="unknown device"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            resolve_device("cuda:1")
+        with pytest.raises(ConfigError, match="half precision"):
+            Engine(Generator(CFG), 32, "cpu", half=True)
+
+
+def test_edit_composites_attention_and_colour(generator, crops):
+    eng = Engine(generator, 32, "cpu", batch_size=2)
+    targets = np.stack([expression("smile", 0.2 * i) for i in range(5)])
+    out = eng.edit(list(crops), targets)
+    assert len(out) == 5 and eng.forward_calls == 3  # 5 crops in batches of 2
+    with torch.no_grad():
+        color, att = generator(to_tensor(crops), torch.from_numpy(targets))
+    want = to_image(att * to_tensor(crops) + (1 - att) * color)
+    for i, e in enumerate(out):
+        assert e.image.dtype == np.uint8 and e.image.shape == (32, 32, 3)
+        assert e.attention.shape == (32, 32) and 0 <= e.attention.min() <= e.attention.max() <= 1
+        assert np.abs(e.image.astype(int) - want[i]).max() <= 1  # batching may change the last bit
+        assert np.allclose(e.attention, att[i, 0].numpy(), atol=1e-5)
+        assert np.abs(e.color.astype(int) - to_image(color)[i]).max() <= 1
+
+
+def test_identical_targets_run_once(generator, crops):
+    """A still image under a constant curve: 100 frames, one generator run."""
+    eng = Engine(generator, 32, "cpu", batch_size=8)
+    target = expression("smile", 0.7)
+    results = []
+    for start in range(0, 100, 8):
+        n = min(8, 100 - start)
+        results += eng.edit([crops[0]] * n, np.tile(target, (n, 1)))
+    assert len(results) == 100 and eng.images_computed == 1
+    assert all(r.image is results[0].image for r in results)
+    # Two alternating targets: two runs; another crop: one more.
+    other = expression("surprise", 0.5)
+    eng.edit([crops[0]] * 4, np.stack([target, other, target, other]))
+    eng.edit([crops[1]], target[None])
+    assert eng.images_computed == 3
+
+
+def test_cache_stays_small(generator, crops):
+    eng = Engine(generator, 32, "cpu", batch_size=4, cache_size=3)
+    for i in range(5):
+        eng.edit([crops[i]], expression("smile")[None])
+    assert len(eng._cache) == 3 and eng.images_computed == 5
+
+
+def test_bad_shapes(generator, crops):
+    eng = Engine(generator, 32, "cpu")
+    with pytest.raises(ConfigError, match="crop of shape"):
+        eng.edit([np.zeros((16, 16, 3), np.uint8)], np.zeros((1, 17)))
+    with pytest.raises(ConfigError, match="17 AUs"):
+        eng.edit([crops[0]], np.zeros((1, 5)))
+    with pytest.raises(ConfigError, match="batch-size"):
+        Engine(generator, 32, "cpu", batch_size=0)
+
+
+def test_checkpoint_compatibility(tmp_path, generator, crops):
+    good = save_inference(tmp_path / "good.safetensors", generator, CFG)
+    eng = Engine.from_checkpoint(str(good), "cpu")
+    assert eng.image_size == 32 and eng.batch_size == 8
+    assert eng.edit([crops[0]], np.zeros((1, 17)))[0].image.shape == (32, 32, 3)
+    other = save_inference(tmp_path / "other.safetensors", generator, CFG, crop_spec="ffhq:1024")
+    with pytest.raises(CheckpointError, match="trained on crops 'ffhq:1024'"):
+        Engine.from_checkpoint(str(other), "cpu")
+    with pytest.raises(CheckpointError, match="conditioned on 12 AUs"):
+        check_compatible(CROP_SPEC, AU_NAMES[:12])
+    with pytest.raises(CheckpointError, match="does not exist"):
+        Engine.from_checkpoint(str(tmp_path / "missing.safetensors"), "cpu")
