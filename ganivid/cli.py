@@ -64,3 +64,43 @@ def synth_cmd(
 
     write_dataset(str(out), count, size=size, seed=seed, per_identity=per_identity)
     typer.echo(f"wrote {count} faces to {out}")
+
+
+# --- train / export ------------------------------------------------------------------------
+@command("train")
+def train_cmd(
+    data: Path = typer.Option(..., "--data", "-d", help="Dataset folder: crops + aus.csv, or the GANimation layout."),
+    config: str = typer.Option("cpu", "--config", "-c", help="Preset name in training/ (paper, cpu, tiny) or a .toml file."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run folder for checkpoints, metrics and samples (default: runs/PRESET)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest checkpoint."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (default: the preset's, auto)."),
+    steps: int | None = typer.Option(None, "--steps", help="Train for this many steps (overrides the preset)."),
+    epochs: float | None = typer.Option(None, "--epochs", help="Train for this many epochs (overrides the preset)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Images per process per step."),
+    set_: list[str] = typer.Option([], "--set", help="Override any key: --set train.lr_g=2e-4 (repeatable)."),
+    resize: bool = typer.Option(False, "--resize", help="Resample crops of another size instead of refusing them."),
+    export: Path | None = typer.Option(None, "--export", help="At the end, write the inference model here (.safetensors)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train GANimation on a face dataset (under torchrun: DDP on all processes)."""
+    from ganivid.config import parse_override
+    from ganivid.train import train_preset
+
+    overrides = dict(parse_override(s) for s in set_)
+    overrides.update({f"train.{k}": v for k, v in
+                      (("device", device), ("batch_size", batch_size), ("epochs", epochs), ("steps", steps)) if v is not None})
+    if epochs is not None and steps is None:
+        overrides["train.steps"] = 0  # --epochs alone must not lose to a preset's steps
+    train_preset(config, data, out_dir=out, overrides=overrides, resume=resume, resize=resize,
+                 export=export, quiet=quiet)
+
+
+@command("export")
+def export_cmd(
+    checkpoint: Path = typer.Argument(..., help="Training checkpoint (ckpt_*.pt) or a run folder (its newest)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Inference file to write (.safetensors)."),
+) -> None:
+    """Write the generator of a training checkpoint as an inference model (safetensors)."""
+    from ganivid.checkpoint import export
+
+    typer.echo(f"wrote {export(checkpoint, output)}")

@@ -1,0 +1,91 @@
+"""GANimation's losses as pure functions of tensors; weights arrive as arguments."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def composite(color: torch.Tensor, attention: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """A * I + (1 - A) * C: A is the retention mask (A = 1 keeps the input pixel)."""
+    return attention * image + (1 - attention) * color
+
+
+def gradient_penalty(out: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """mean over samples of (||d sum(out_i) / d x_hat_i||_2 - 1)^2, differentiable (WGAN-GP).
+
+    `out` is the critic's realness map of `x_hat`; as in the official code and StarGAN, the
+    gradient is that of the map's sum. Per-sample norms: the critic has no batch statistics."""
+    (grad,) = torch.autograd.grad(out, x_hat, grad_outputs=torch.ones_like(out), create_graph=True)
+    norm = grad.flatten(1).norm(2, dim=1)  # (B,)
+    return ((norm - 1) ** 2).mean()
+
+
+def au_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Plain mean squared error over batch and AUs (independent of batch size)."""
+    return F.mse_loss(pred.float(), target.float())
+
+
+def total_variation(attention: torch.Tensor) -> torch.Tensor:
+    """Per-sample sum of squared neighbour differences, averaged over the batch."""
+    dh = (attention[:, :, 1:, :] - attention[:, :, :-1, :]).pow(2).flatten(1).sum(1)
+    dw = (attention[:, :, :, 1:] - attention[:, :, :, :-1]).pow(2).flatten(1).sum(1)
+    return (dh + dw).mean()
+
+
+def attention_loss(attention: torch.Tensor, lambda_tv: float) -> torch.Tensor:
+    """mean(A) + lambda_tv * TV(A): keeps A from saturating at 1 and keeps it smooth."""
+    return attention.mean() + lambda_tv * total_variation(attention)
+
+
+@dataclass
+class CriticLoss:
+    """The critic's objective and its weighted terms (total = adv + gp + au)."""
+
+    total: torch.Tensor
+    adv: torch.Tensor
+    gp: torch.Tensor
+    au: torch.Tensor
+
+
+@dataclass
+class GeneratorLoss:
+    """The generator's objective and its weighted terms (total = adv + au + cyc + attn + pair)."""
+
+    total: torch.Tensor
+    adv: torch.Tensor
+    au: torch.Tensor
+    cyc: torch.Tensor
+    attn: torch.Tensor
+    pair: torch.Tensor
+
+
+def critic_loss(real_score: torch.Tensor, fake_score: torch.Tensor, real_aus: torch.Tensor,
+                y_real: torch.Tensor, gp: torch.Tensor, lambda_gp: float, lambda_y: float) -> CriticLoss:
+    """mean D(x_g) - mean D(x) + lambda_gp * GP + lambda_y * MSE(D_y(x), y_r)."""
+    adv = fake_score.float().mean() - real_score.float().mean()
+    gp_term = lambda_gp * gp.float()
+    au_term = lambda_y * au_loss(real_aus, y_real)
+    return CriticLoss(adv + gp_term + au_term, adv, gp_term, au_term)
+
+
+def generator_loss(fake_score: torch.Tensor, fake_aus: torch.Tensor, y_target: torch.Tensor,
+                   image: torch.Tensor, cycled: torch.Tensor,
+                   attention: torch.Tensor, attention_cycle: torch.Tensor,
+                   lambda_y: float, lambda_cyc: float, lambda_a: float, lambda_tv: float,
+                   edited: torch.Tensor | None = None, paired: torch.Tensor | None = None,
+                   lambda_pair: float = 0.0) -> GeneratorLoss:
+    """-mean D(x_g) + lambda_y MSE(D_y(x_g), y_g) + lambda_cyc |x_c - x| + lambda_a (attention
+    terms of both passes) [+ lambda_pair |x_g - x_t| when a paired target x_t is given]."""
+    adv = -fake_score.float().mean()
+    au_term = lambda_y * au_loss(fake_aus, y_target)
+    cyc = lambda_cyc * (cycled.float() - image.float()).abs().mean()
+    attn = lambda_a * (attention_loss(attention.float(), lambda_tv)
+                       + attention_loss(attention_cycle.float(), lambda_tv))
+    total = adv + au_term + cyc + attn
+    pair = torch.zeros((), device=total.device)
+    if paired is not None and edited is not None and lambda_pair > 0:
+        pair = lambda_pair * (edited.float() - paired.float()).abs().mean()
+        total = total + pair
+    return GeneratorLoss(total, adv, au_term, cyc, attn, pair)

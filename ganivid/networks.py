@@ -1,0 +1,94 @@
+"""GANimation's generator and critic, exactly as ../shared/GANIMATION.md, sized by ModelConfig."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganivid.config import ModelConfig
+
+
+def init_weights(module: nn.Module) -> None:
+    """N(0, 0.02) conv weights as in the paper's code; zero biases; norms keep (1, 0)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+def _norm(dim: int) -> nn.InstanceNorm2d:
+    # No running statistics: train and eval behave the same and DDP has no buffers to sync.
+    return nn.InstanceNorm2d(dim, affine=True, track_running_stats=False)
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3-IN-ReLU-conv3x3-IN plus the input (no ReLU after the add)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Conv2d(dim, dim, 3, 1, 1, bias=False), _norm(dim), nn.ReLU(inplace=True),
+            nn.Conv2d(dim, dim, 3, 1, 1, bias=False), _norm(dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.main(x)
+
+
+class Generator(nn.Module):
+    """G(image, aus) -> (colour mask C in [-1, 1], retention mask A in [0, 1])."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        dim = cfg.conv_dim
+        layers: list[nn.Module] = [
+            nn.Conv2d(3 + cfg.num_aus, dim, 7, 1, 3, bias=False), _norm(dim), nn.ReLU(inplace=True)]
+        for _ in range(2):
+            layers += [nn.Conv2d(dim, dim * 2, 4, 2, 1, bias=False), _norm(dim * 2), nn.ReLU(inplace=True)]
+            dim *= 2
+        layers += [ResidualBlock(dim) for _ in range(cfg.repeat_num)]
+        for _ in range(2):
+            if cfg.upsample == "transposed":
+                layers.append(nn.ConvTranspose2d(dim, dim // 2, 4, 2, 1, bias=False))
+            else:
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"),
+                           nn.Conv2d(dim, dim // 2, 3, 1, 1, bias=False)]
+            layers += [_norm(dim // 2), nn.ReLU(inplace=True)]
+            dim //= 2
+        self.main = nn.Sequential(*layers)
+        self.color = nn.Sequential(nn.Conv2d(dim, 3, 7, 1, 3, bias=False), nn.Tanh())
+        self.attention = nn.Sequential(nn.Conv2d(dim, 1, 7, 1, 3, bias=False), nn.Sigmoid())
+        self.apply(init_weights)
+
+    def forward(self, image: torch.Tensor, aus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # image (B, 3, H, W) in [-1, 1]; aus (B, N) -> tiled to (B, N, H, W) and concatenated.
+        b, _, h, w = image.shape
+        planes = aus.to(image.dtype)[:, :, None, None].expand(b, aus.shape[1], h, w)
+        features = self.main(torch.cat([image, planes], dim=1))  # (B, conv_dim, H, W)
+        return self.color(features), self.attention(features)  # (B, 3, H, W), (B, 1, H, W)
+
+
+class Critic(nn.Module):
+    """PatchGAN critic D(image) -> (realness map (B, 1, k, k), AU regression (B, N))."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        dim = cfg.critic_dim
+        layers: list[nn.Module] = [nn.Conv2d(3, dim, 4, 2, 1), nn.LeakyReLU(0.01, inplace=True)]
+        for _ in range(cfg.critic_layers - 1):
+            layers += [nn.Conv2d(dim, dim * 2, 4, 2, 1), nn.LeakyReLU(0.01, inplace=True)]
+            dim *= 2
+        self.main = nn.Sequential(*layers)
+        self.realness = nn.Conv2d(dim, 1, 3, 1, 1, bias=False)
+        self.aus = nn.Conv2d(dim, cfg.num_aus, cfg.critic_final_size, bias=False)
+        self.apply(init_weights)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.main(image)  # (B, critic_dim * 2^(layers-1), k, k)
+        return self.realness(features), self.aus(features).flatten(1)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
