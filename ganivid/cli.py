@@ -104,3 +104,37 @@ def export_cmd(
     from ganivid.checkpoint import export
 
     typer.echo(f"wrote {export(checkpoint, output)}")
+
+
+# --- animate -------------------------------------------------------------------------------
+@command("animate")
+def animate_cmd(
+    input: Path = typer.Argument(..., help="Input video (mp4, mov, mkv, webm, ...)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output video [default: INPUT.animated.EXT]."),
+    au_curve: Path | None = typer.Option(None, "--au-curve", help="AU curve file: JSON, CSV or TOML keyframes."),
+    au: list[str] = typer.Option([], "--au", help="Constant AU edit NAME=VALUE, e.g. AU12=0.8 (repeatable)."),
+    expression: str | None = typer.Option(None, "--expression", help="Constant named expression NAME[:STRENGTH], e.g. smile:0.7."),
+    overwrite: bool = typer.Option(False, "-y", "--overwrite", help="Replace an existing output."),
+    model: Path | None = typer.Option(None, "--model", help="Inference checkpoint [default: models/ganivid.safetensors]."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Face crops per generator pass [default: 8 on CPU, automatic on CUDA]."),
+    faces: str = typer.Option("largest", "--faces", help="Faces to edit: largest, all, a track id, or ref:IMAGE."),
+    detect_every: int = typer.Option(12, "--detect-every", help="Run the face detector every K frames, track in between."),
+    source_aus: str = typer.Option("estimate", "--source-aus", help="estimate: keep the actor's own AUs where the curve is silent; none: zeros."),
+    crf: int | None = typer.Option(None, "--crf", help="Encoder quality (x264/x265 default 18, VP9 32; lower is better)."),
+    preset: str | None = typer.Option(None, "--preset", help="x264/x265 preset [default: medium]."),
+    codec: str | None = typer.Option(None, "--codec", help="Video codec [default: libx264; libvpx-vp9 for .webm]."),
+    pix_fmt: str | None = typer.Option(None, "--pix-fmt", help="Pixel format [default: yuv420p; yuv444p for odd sizes]."),
+    no_audio: bool = typer.Option(False, "--no-audio", help="Drop the audio streams."),
+    stats: Path | None = typer.Option(None, "--stats", help="Write the per-frame track table with the actor's and target AUs (CSV)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the streams, faces found and the AU table, then stop."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or notices."),
+    require_face: bool = typer.Option(False, "--require-face", help="Fail if no face is found (default: write an unedited copy)."),
+) -> None:
+    """Change the facial expression in a video along AU curves; everything else stays as it was."""
+    from ganivid.animate import animate
+
+    animate(input, output, au_curve, au=au, expression=expression, model=model, device=device,
+            batch_size=batch_size, faces=faces, detect_every=detect_every, source_aus=source_aus, crf=crf,
+            preset=preset, codec=codec, pix_fmt=pix_fmt, audio=not no_audio, stats=stats, dry_run=dry_run,
+            quiet=quiet, require_face=require_face, overwrite=overwrite)

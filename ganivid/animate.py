@@ -1,0 +1,391 @@
+"""`ganivid animate`: a video in, the same video out with only the requested facial muscles changed.
+
+Two passes (../shared/DESIGN.md): *analyse* decodes the video once, tracks the faces, fits
+landmarks and estimates the actor's AUs; its track table is cached beside the output, so a
+second run with another curve skips it. *Render* decodes again, crops each face with its
+smoothed alignment, asks the generator for curve(t) combined with the actor's smoothed AUs,
+pastes the edit back and encodes (`ganivid.pipeline`). Frames without a usable face are
+written unedited; no frame is ever dropped or duplicated."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ganivid.aus import AU_NAMES, NUM_AUS
+from ganivid.errors import ConfigError, NoFaceError, VideoError
+from ganivid.tracktable import TrackTable
+from ganivid.video import VideoInfo
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "ganivid.safetensors"
+_CACHE_VERSION = 1
+AU_MIN_CUTOFF = 1.5  # Hz: the actor's AUs are smoothed less than the alignment, speech is fast
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    """Seconds per stage, summed over frames (the render stages overlap, so they add up to more
+    than the render's wall time). `track` and `estimate` are zero when the cache was reused."""
+
+    decode: float = 0.0
+    track: float = 0.0
+    estimate: float = 0.0
+    crop: float = 0.0
+    generator: float = 0.0
+    paste: float = 0.0
+    encode: float = 0.0
+    analyse_wall: float = 0.0
+    render_wall: float = 0.0
+
+
+@dataclass(frozen=True)
+class AnimateResult:
+    """What `animate` did."""
+
+    output: Path | None  # None after a dry run
+    frames: int  # frames written (= frames in the input)
+    edited_frames: int  # frames in which at least one face was edited
+    faces: int  # face tracks edited
+    warnings: tuple[str, ...] = ()
+    times: StageTimes = field(default_factory=StageTimes)
+    track_cache: Path | None = None
+    cache_reused: bool = False
+
+
+class _Reporter:
+    """Progress bars and notices on stderr (rich); warnings always, the rest unless quiet."""
+
+    def __init__(self, quiet: bool):
+        from rich.console import Console
+
+        self.quiet = quiet
+        self.console = Console(stderr=True, highlight=False)
+        self.warnings: list[str] = []
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+            self.console.print(f"warning: {message}", markup=False, soft_wrap=True)
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(message, markup=False, soft_wrap=True)
+
+    def collect(self, caught: list[warnings.WarningMessage]) -> None:
+        """Show warnings raised by ganivid's modules (writer notices, curve clamping) once each."""
+        for w in caught:
+            if issubclass(w.category, UserWarning) and "ganivid" in str(w.filename):
+                self.warn(str(w.message))
+        caught.clear()
+
+    def progress(self, label: str, total: int | None):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        fps = TextColumn("{task.fields[fps]}")
+        p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), fps,
+                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
+                     disable=self.quiet, transient=False)
+        task = p.add_task(label, total=total, fps="")
+        start = time.perf_counter()
+        count = [0]
+
+        def advance() -> None:
+            count[0] += 1
+            if count[0] % 5 == 0 or count[0] == total:
+                rate = count[0] / max(time.perf_counter() - start, 1e-9)
+                p.update(task, advance=5 if count[0] % 5 == 0 else count[0] % 5, fps=f"{rate:.1f} fps")
+
+        return p, advance
+
+
+def _options_key(info: VideoInfo, track_cfg, faces: str) -> str:
+    """Cache key of the analysis: the input file's identity and every option that changes it."""
+    st = info.path.stat()
+    key = {"v": _CACHE_VERSION, "path": str(info.path.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns,
+           "track": repr(track_cfg), "ref": faces.startswith("ref:")}
+    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _cache_path(output: Path, key: str) -> Path:
+    return output.parent / f".{output.name}.{key}.tracks.npz"
+
+
+def analyse_video(info: VideoInfo, track_cfg, cache: Path | None, reporter: _Reporter) -> tuple[TrackTable, float, float, bool]:
+    """The raw track table of a video (from the cache when it matches): (table, decode s, track s, reused)."""
+    from ganivid.tracking import analyse
+    from ganivid.video import read_frames
+
+    if cache is not None and cache.is_file():
+        try:
+            return TrackTable.load(cache), 0.0, 0.0, True
+        except Exception:  # a damaged cache is only a lost shortcut: analyse again
+            cache.unlink(missing_ok=True)
+    decode = [0.0]
+    p, advance = reporter.progress("analyse", info.frame_count)
+
+    def frames():
+        it = read_frames(info.path, upright=bool(info.rotation))
+        while True:
+            t = time.perf_counter()
+            f = next(it, None)
+            decode[0] += time.perf_counter() - t
+            if f is None:
+                return
+            yield f
+            advance()
+
+    t0 = time.perf_counter()
+    with p:
+        table = analyse(frames(), track_cfg)
+    total = time.perf_counter() - t0
+    if cache is not None:
+        table.save(cache)
+    return table, decode[0], total - decode[0], False
+
+
+def _runs(table: TrackTable, idx: np.ndarray) -> list[np.ndarray]:
+    """Split one track's rows into runs of consecutive frames within one shot."""
+    pos = np.searchsorted(table.frames, table.frame[idx])
+    shot = table.shot_of(table.frame[idx])
+    breaks = np.flatnonzero((np.diff(pos) != 1) | (np.diff(shot) != 0)) + 1
+    return np.split(idx, breaks)
+
+
+def actor_aus(table: TrackTable, mode: str = "estimate") -> np.ndarray:
+    """The actor's AUs (N, 17) per row: estimated from landmarks against each track's own neutral
+    and smoothed over time (forward-backward One-Euro); NaN where the estimator has no answer.
+    mode "none" gives zeros."""
+    from ganivid.estimate import estimate_aus, track_baseline
+    from ganivid.smoothing import one_euro
+
+    if mode == "none":
+        return np.zeros((len(table), NUM_AUS), np.float32)
+    if mode != "estimate":
+        raise ConfigError(f"--source-aus must be estimate or none, got {mode!r}")
+    out = np.full((len(table), NUM_AUS), np.nan, np.float32)
+    for tid in table.track_ids():
+        idx = np.flatnonzero(table.track_id == tid)
+        aus = estimate_aus(table.landmarks[idx], track_baseline(table.landmarks[idx]))
+        ok = ~np.isnan(aus).all(axis=0)
+        for run in _runs(table, idx):
+            k = np.searchsorted(idx, run)
+            t = table.time_s[run]
+            a = aus[k][:, ok]
+            if len(run) >= 3:
+                fwd = one_euro(a, t, AU_MIN_CUTOFF, 0.5)
+                bwd = one_euro(a[::-1], -t[::-1], AU_MIN_CUTOFF, 0.5)[::-1]
+                a = np.clip(0.5 * (fwd + bwd), 0, 1)
+            out[run[:, None], np.flatnonzero(ok)[None]] = a
+    return out
+
+
+def _load_reference(spec: str) -> np.ndarray:
+    import cv2
+
+    path = Path(spec)
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+    if img is None:
+        raise ConfigError(f"--faces ref:{spec}: cannot read the reference image {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def select_faces(table: TrackTable, faces: str) -> TrackTable:
+    """The rows to edit for `--faces largest|all|ID|ref:IMG`."""
+    from ganivid.smoothing import select
+
+    if faces.startswith("ref:"):
+        return select(table, "reference", reference=_load_reference(faces[4:]))
+    return select(table, faces)
+
+
+def _parse_inline(au: Sequence[str], expression: str | None) -> np.ndarray:
+    """Interim constant edits (replaced by ganivid.curves)."""
+    from ganivid.aus import au_index
+    from ganivid.aus import expression as expr
+    from ganivid.errors import CurveError
+
+    target = np.full(NUM_AUS, np.nan, np.float32)
+    if expression:
+        name, _, s = expression.partition(":")
+        vec = expr(name, float(s) if s else 1.0)
+        target = np.where(vec > 0, vec, target)
+    for a in au:
+        name, sep, v = a.partition("=")
+        if not sep:
+            raise CurveError(f"--au {a!r}: use NAME=VALUE, e.g. AU12=0.8")
+        try:
+            target[au_index(name)] = float(v)
+        except ValueError:
+            raise CurveError(f"--au {a!r}: {v!r} is not a number") from None
+    return target
+
+
+def _targets(curve, au, expression, times: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Target AUs (N, 17) in [0, 1] at `times` for rows whose own AUs are `source` (N, 17)."""
+    edit = _parse_inline(au, expression)
+    base = np.nan_to_num(source, nan=0.0)
+    return np.clip(np.where(np.isnan(edit), base, edit), 0, 1).astype(np.float32)
+
+
+def default_output(input: Path) -> Path:
+    """`clip.mp4` -> `clip.animated.mp4` beside it."""
+    return input.with_name(f"{input.stem}.animated{input.suffix if input.suffix.lower() in ('.mp4', '.mov', '.mkv', '.webm') else '.mp4'}")
+
+
+def _check_faces(faces: str) -> None:
+    if faces in ("largest", "all") or faces.isdigit():
+        return
+    if faces.startswith("ref:"):
+        _load_reference(faces[4:])
+        return
+    raise ConfigError(f"--faces {faces!r}: use largest, all, a track id or ref:IMAGE")
+
+
+def _engine(model: str | Path | None, device: str, batch_size: int | None):
+    from ganivid.engine import Engine
+    from ganivid.errors import CheckpointError
+
+    if model is None:
+        if not DEFAULT_MODEL.is_file():
+            raise CheckpointError(f"the shipped model {DEFAULT_MODEL} is missing; pass --model PATH")
+        model = DEFAULT_MODEL
+    return Engine.from_checkpoint(str(model), device, batch_size)
+
+
+def describe(info: VideoInfo, curve, au, expression, reporter: _Reporter, model=None, device: str = "auto") -> None:
+    """Print the probe, the faces found in a few frames, and the target AU table, then stop."""
+    from rich.table import Table
+
+    from ganivid.faces import DlibDetector
+    from ganivid.video import read_frames_at
+
+    for line in info.summary():
+        reporter.console.print(line, markup=False, soft_wrap=True)
+    dur = info.duration_s or 0.0
+    times = [dur * k / 4 for k in range(4)] if dur > 0 else [0.0]
+    detector = DlibDetector()
+    for f in read_frames_at(info.path, times=times, upright=bool(info.rotation)):
+        found = detector.detect(f.image)
+        sizes = ", ".join(f"{int(d.box[2] - d.box[0])}x{int(d.box[3] - d.box[1])} px" for d in found)
+        reporter.console.print(f"frame #{f.index} at {f.time_s:.2f} s: {len(found)} face(s)"
+                               + (f" ({sizes})" if sizes else ""), markup=False)
+    engine = _engine(model, device, None)
+    reporter.console.print(f"model: {engine.image_size} px crops, {NUM_AUS} AUs, device {engine.device}, "
+                           f"batch {engine.batch_size}", markup=False)
+    grid = np.array(sorted(set(np.round(np.linspace(0, dur, 6), 3)))) if dur > 0 else np.zeros(1)
+    target = _targets(curve, au, expression, grid, np.zeros((len(grid), NUM_AUS), np.float32))
+    changed = [i for i in range(NUM_AUS) if np.any(target[:, i] != 0)]
+    table = Table(title="target AUs (actor's own AUs shown as 0)")
+    table.add_column("time (s)", justify="right")
+    for i in changed:
+        table.add_column(AU_NAMES[i], justify="right")
+    for t, row in zip(grid, target):
+        table.add_row(f"{t:.2f}", *(f"{row[i]:.2f}" for i in changed))
+    reporter.console.print(table)
+
+
+def animate(input: str | Path, output: str | Path | None = None, curve: str | Path | None = None, *,
+            au: Sequence[str] = (), expression: str | None = None, model: str | Path | None = None,
+            device: str = "auto", batch_size: int | None = None, faces: str = "largest",
+            detect_every: int = 12, source_aus: str = "estimate", crf: int | None = None,
+            preset: str | None = None, codec: str | None = None, pix_fmt: str | None = None,
+            audio: bool = True, stats: str | Path | None = None, dry_run: bool = False,
+            quiet: bool = True, require_face: bool = False, overwrite: bool = False) -> AnimateResult:
+    """Change the expression of the faces in a video along AU curves.
+
+    Args:
+        input, output: video files (output default: `<input>.animated.<ext>` beside it).
+        curve: AU curve file (JSON, CSV or TOML); `au` (["AU12=0.8"]) and `expression`
+            ("smile:0.7") add constant edits.
+        model: inference checkpoint (default: the shipped models/ganivid.safetensors).
+        device, batch_size: where and how many crops per generator pass.
+        faces: largest, all, a track id, or ref:IMAGE (the person in that photo).
+        detect_every: run the face detector every k frames (tracking in between).
+        source_aus: estimate (the actor's own AUs fill in what the curve leaves) or none (zeros).
+        crf, preset, codec, pix_fmt, audio: encoder options (ffmpeg terms); audio=False drops it.
+        stats: write the track table with the actor's and the target AUs as CSV.
+        dry_run: print the probe, the faces found and the AU table, write nothing.
+        quiet: no progress bars or notices (warnings still show).
+        require_face: no face anywhere is an error instead of an unedited copy.
+        overwrite: replace an existing output.
+    Raises:
+        VideoError, CurveError, CheckpointError, ConfigError, NoFaceError: one-line user errors.
+    """
+    from ganivid.smoothing import smooth
+    from ganivid.tracking import TrackConfig
+    from ganivid.video import probe, read_frames
+    from ganivid.videowriter import EncodeOptions, VideoWriter
+
+    reporter = _Reporter(quiet)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        info = probe(input)
+        _targets(curve, au, expression, np.zeros(1), np.zeros((1, NUM_AUS), np.float32))  # errors first
+        _check_faces(faces)
+        if dry_run:
+            describe(info, curve, au, expression, reporter, model, device)
+            return AnimateResult(None, 0, 0, 0, tuple(reporter.warnings))
+        out = Path(output) if output is not None else default_output(info.path)
+        if stats is not None and not Path(stats).parent.is_dir():
+            raise ConfigError(f"--stats: folder {Path(stats).parent} does not exist")
+        encode = EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, audio=audio)
+        writer = VideoWriter(out, info, encode, overwrite=overwrite, upright=bool(info.rotation))
+        engine = _engine(model, device, batch_size)
+        track_cfg = TrackConfig(detect_every=detect_every, encodings=faces.startswith("ref:"))
+
+        t0 = time.perf_counter()
+        cache = _cache_path(out, _options_key(info, track_cfg, faces))
+        for old in out.parent.glob(f".{out.name}.*.tracks.npz"):
+            if old != cache:
+                old.unlink(missing_ok=True)
+        raw, t_decode, t_track, reused = analyse_video(info, track_cfg, cache, reporter)
+        t1 = time.perf_counter()
+        table = smooth(raw)
+        actor = actor_aus(table, source_aus)
+        chosen = np.isin(np.arange(len(table)), [])
+        if len(table):
+            picked = select_faces(table, faces)
+            chosen = np.isin(table.frame * 10**6 + table.track_id, picked.frame * 10**6 + picked.track_id)
+        targets = np.full((len(table), NUM_AUS), np.nan, np.float32)
+        if chosen.any():
+            targets[chosen] = _targets(curve, au, expression, table.time_s[chosen], actor[chosen])
+        t_estimate = time.perf_counter() - t1
+        if stats is not None:
+            cols = {n: actor[:, i] for i, n in enumerate(AU_NAMES)}
+            cols |= {f"target_{n}": targets[:, i] for i, n in enumerate(AU_NAMES)}
+            table.to_csv(stats, cols)
+        if not chosen.any():
+            if require_face:
+                raise NoFaceError(f"no usable face found in {info.path}")
+            reporter.warn(f"no usable face found in {info.path}: writing an unedited copy")
+        reporter.collect(caught)
+        t_analyse = time.perf_counter() - t0
+
+        plan: dict[int, list] = {}
+        from ganivid.align import Alignment
+        from ganivid.pipeline import Job, StageClock, render
+
+        for i in np.flatnonzero(chosen):
+            plan.setdefault(int(table.frame[i]), []).append(Job(Alignment(*map(float, table.params[i])), targets[i]))
+        clock = StageClock()
+        progress, advance = reporter.progress("render", len(table.frames) or info.frame_count)
+        t2 = time.perf_counter()
+        with progress, writer:
+            written = render(read_frames(info.path, upright=bool(info.rotation)), lambda k: plan.get(k, []),
+                             engine, writer.write, clock, advance)
+            if written != len(raw.frames):
+                raise VideoError(f"{info.path}: decoded {written} frames on the second pass but "
+                                 f"{len(raw.frames)} on the first; the file may be damaged")
+        reporter.collect(caught)
+        times = StageTimes(t_decode + clock.decode, t_track, t_estimate, clock.crop, clock.generator, clock.paste,
+                           clock.encode, t_analyse, time.perf_counter() - t2)
+    reporter.info(f"wrote {out}: {written} frames, {len(plan)} edited")
+    return AnimateResult(out, written, len(plan), len(np.unique(table.track_id[chosen])),
+                         tuple(reporter.warnings), times, cache, reused)

@@ -1,0 +1,193 @@
+"""The render pass of `animate`: decode + crop, batched generator, paste + encode, overlapped.
+
+Three stages joined by bounded queues: a decoder thread crops each face as frames arrive, the
+calling thread batches crops across consecutive frames through the generator, and an encoder
+thread pastes the edits back and writes. torch, OpenCV and FFmpeg release the GIL in their
+heavy calls, so the slowest stage sets the pace and memory stays a few batches deep whatever
+the video's length. Frames keep their order; frames without faces pass through untouched."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ganivid.align import Alignment, crop_face, paste_back
+from ganivid.engine import Edit, Engine
+from ganivid.video import Frame
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class Job:
+    """One face to edit in one frame: where it is and the AUs it should show."""
+
+    alignment: Alignment
+    target: np.ndarray  # (17,) float32 in [0, 1]
+
+
+@dataclass
+class _Item:
+    frame: Frame
+    jobs: list[Job]
+    crops: list[np.ndarray]
+    edits: list[Edit] = field(default_factory=list)
+
+
+@dataclass
+class StageClock:
+    """Seconds spent in each stage of the render pass (stages overlap in time)."""
+
+    decode: float = 0.0
+    crop: float = 0.0
+    generator: float = 0.0
+    paste: float = 0.0
+    encode: float = 0.0
+
+
+class _Failed(Exception):
+    """A worker failed or the run was cancelled; the real error is in `_Stages.error`."""
+
+
+class _Stages:
+    """Bounded queues between threads that give up when another stage has failed."""
+
+    def __init__(self, depth: int):
+        self.q_in: queue.Queue = queue.Queue(depth)
+        self.q_out: queue.Queue = queue.Queue(depth)
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+    def put(self, q: queue.Queue, item) -> None:
+        while True:
+            if self.stop.is_set():
+                raise _Failed
+            try:
+                q.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def get(self, q: queue.Queue):
+        while True:
+            if self.stop.is_set():
+                raise _Failed
+            try:
+                return q.get(timeout=0.05)
+            except queue.Empty:
+                continue
+
+    def fail(self, ex: BaseException) -> None:
+        if self.error is None:
+            self.error = ex
+        self.stop.set()
+
+
+def _timed(it: Iterable[Frame], clock: StageClock) -> Iterator[Frame]:
+    """Iterate, charging the time spent waiting for each frame to `clock.decode`."""
+    it = iter(it)
+    while True:
+        t = time.perf_counter()
+        try:
+            frame = next(it)
+        except StopIteration:
+            return
+        clock.decode += time.perf_counter() - t
+        yield frame
+
+
+def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: Engine,
+           write: Callable[[Frame], None], clock: StageClock | None = None,
+           on_frame: Callable[[], None] | None = None) -> int:
+    """Edit every frame's planned faces and `write` each frame once, in order; returns the count.
+
+    Args:
+        frames: decoded frames in presentation order.
+        plan: frame index -> faces to edit there (empty: the frame is written unedited).
+        engine: the generator; crops are batched across consecutive frames up to its batch size.
+        write: called with each finished frame from the encoder thread.
+        clock: accumulates per-stage seconds (decode, crop, generator, paste, encode).
+        on_frame: called after each written frame (progress).
+    """
+    clock = clock or StageClock()
+    n = engine.image_size
+    stages = _Stages(depth=max(4, 2 * engine.batch_size))
+    written = [0]
+
+    def decode() -> None:
+        try:
+            for frame in _timed(frames, clock):
+                jobs = plan(frame.index)
+                t = time.perf_counter()
+                crops = [crop_face(frame.image, j.alignment, n) for j in jobs]
+                clock.crop += time.perf_counter() - t
+                stages.put(stages.q_in, _Item(frame, jobs, crops))
+            stages.put(stages.q_in, _END)
+        except _Failed:
+            pass
+        except BaseException as ex:  # handed to the calling thread, which re-raises it
+            stages.fail(ex)
+
+    def encode() -> None:
+        try:
+            while (item := stages.get(stages.q_out)) is not _END:
+                t = time.perf_counter()
+                image = item.frame.image
+                for job, crop, edit in zip(item.jobs, item.crops, item.edits):
+                    image = paste_back(image, crop, edit.image, job.alignment)
+                t2 = time.perf_counter()
+                write(replace(item.frame, image=image) if item.jobs else item.frame)
+                clock.paste += t2 - t
+                clock.encode += time.perf_counter() - t2
+                written[0] += 1
+                if on_frame is not None:
+                    on_frame()
+        except _Failed:
+            pass
+        except BaseException as ex:
+            stages.fail(ex)
+
+    def flush(pending: list[_Item]) -> None:
+        crops = [c for it in pending for c in it.crops]
+        if crops:
+            t = time.perf_counter()
+            edits = engine.edit(crops, np.stack([j.target for it in pending for j in it.jobs]))
+            clock.generator += time.perf_counter() - t
+            k = 0
+            for it in pending:
+                it.edits, k = edits[k:k + len(it.crops)], k + len(it.crops)
+        for it in pending:
+            stages.put(stages.q_out, it)
+        pending.clear()
+
+    workers = [threading.Thread(target=decode, name="ganivid-decode", daemon=True),
+               threading.Thread(target=encode, name="ganivid-encode", daemon=True)]
+    for w in workers:
+        w.start()
+    try:
+        pending: list[_Item] = []
+        crops = 0
+        while (item := stages.get(stages.q_in)) is not _END:
+            pending.append(item)
+            crops += len(item.crops)
+            # A batch is full, or a long stretch without faces should not wait for one.
+            if crops >= engine.batch_size or (crops == 0 and len(pending) >= 1) or len(pending) >= 4 * engine.batch_size:
+                flush(pending)
+                crops = 0
+        flush(pending)
+        stages.put(stages.q_out, _END)
+        workers[1].join()
+    except _Failed:
+        pass
+    except BaseException as ex:  # KeyboardInterrupt included: stop the workers, then re-raise
+        stages.fail(ex)
+    finally:
+        for w in workers:
+            w.join()
+    if stages.error is not None:
+        raise stages.error
+    return written[0]
