@@ -1,0 +1,353 @@
+"""Video files through PyAV: probe, streaming and seeking decode with timestamps, atomic writing.
+
+Frames carry their presentation timestamp (`pts`) in the stream's time base; `VideoWriter`
+(in `ganivid.videowriter`) writes them back with the same timestamps, so variable frame rates,
+29.97 fps (30000/1001) and odd start times survive a round trip. Images are RGB uint8 HxWx3 in
+the stored (coded) orientation; `upright=True` turns them as a player shows them (rotation from
+the display matrix, multiples of 90 degrees).
+"""
+from __future__ import annotations
+
+import bisect
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ganivid.errors import VideoError
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One decoded video frame: position, timestamp and RGB uint8 image (H, W, 3)."""
+
+    index: int  # presentation-order position in the stream, 0-based
+    pts: int  # presentation timestamp in the stream's time base
+    time_s: float  # seconds since the stream's start (first frame at 0.0)
+    duration: int  # time-base units until the next frame (last frame: until the stream's end)
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """One audio stream of a probed file."""
+
+    index: int  # stream index in the container
+    codec: str
+    sample_rate: int
+    channels: int
+    layout: str
+    time_base: Fraction
+    duration_s: float | None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What `probe` learns about a file: its video stream, rotation and audio streams."""
+
+    path: Path
+    format: str  # demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+    video_index: int  # stream index of the video stream in the container
+    codec: str
+    width: int  # stored (coded) size, before rotation
+    height: int
+    pix_fmt: str | None
+    fps: Fraction  # average frame rate, exact: 29.97 fps is 30000/1001
+    time_base: Fraction
+    start_pts: int  # pts of the stream's start, in time_base units
+    duration_s: float | None
+    frame_count: int | None  # from the container header (or counted); None if unknown
+    rotation: int  # degrees counter-clockwise a player turns the stored image
+    display_matrix: tuple[int, ...] | None  # FFmpeg's 3x3 display matrix, copied on write
+    audio: tuple[AudioInfo, ...]
+    other_streams: tuple[str, ...]  # types of streams ganivid does not carry over
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) as a player shows the video, after rotation."""
+        turned = self.rotation % 180 != 0
+        return (self.height, self.width) if turned else (self.width, self.height)
+
+    def summary(self) -> list[str]:
+        """Human-readable lines describing the streams (for `--dry-run`)."""
+        dur = f"{self.duration_s:.3f} s" if self.duration_s is not None else "unknown duration"
+        frames = f"{self.frame_count} frames" if self.frame_count is not None else "frame count unknown"
+        lines = [
+            f"{self.path} ({self.format}): {dur}",
+            f"video #{self.video_index}: {self.codec} {self.width}x{self.height} {self.pix_fmt}, "
+            f"{float(self.fps):.3f} fps ({self.fps}), time base {self.time_base}, {frames}, "
+            f"rotation {self.rotation}",
+        ]
+        for a in self.audio:
+            adur = f"{a.duration_s:.3f} s" if a.duration_s is not None else "unknown duration"
+            lines.append(f"audio #{a.index}: {a.codec} {a.sample_rate} Hz {a.layout} ({a.channels} ch), {adur}")
+        lines += [f"{kind} stream (not copied)" for kind in self.other_streams]
+        return lines
+
+
+def _reason(ex: Exception) -> str:
+    """The FFmpeg message of a PyAV error without errno and path noise."""
+    return getattr(ex, "strerror", None) or str(ex)
+
+
+def open_input(path: str | Path) -> av.container.InputContainer:
+    """Open a media file for reading, turning every failure into a one-line VideoError."""
+    p = Path(path)
+    if not p.exists():
+        raise VideoError(f"no such file: {p}")
+    if p.is_dir():
+        raise VideoError(f"{p} is a directory, not a video file")
+    if p.stat().st_size == 0:
+        raise VideoError(f"{p} is empty (0 bytes)")
+    try:
+        return av.open(str(p), metadata_errors="ignore")
+    except (av.FFmpegError, OSError) as ex:
+        raise VideoError(f"cannot read {p}: not a video, or truncated ({_reason(ex)})") from ex
+
+
+def _video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
+    """The first real video stream (cover art in audio files does not count)."""
+    for s in container.streams.video:
+        if not s.disposition & av.stream.Disposition.attached_pic:
+            return s
+    raise VideoError(f"{path} has no video stream")
+
+
+def _tag_seconds(metadata: dict[str, str]) -> float | None:
+    """Matroska's per-stream DURATION tag ("00:00:04.000000000") in seconds."""
+    tag = metadata.get("DURATION") or metadata.get("duration")
+    try:
+        h, m, s = tag.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(s)
+    except (AttributeError, ValueError):
+        return None
+
+
+def _stream_seconds(stream: av.stream.Stream, container: av.container.InputContainer) -> float | None:
+    """Duration of a stream from its header, its DURATION tag or the container, in seconds."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tagged = _tag_seconds(stream.metadata)
+    if tagged is not None:  # the tag is where the stream ends, not how long it lasts
+        return tagged - float((stream.start_time or 0) * stream.time_base)
+    return container.duration / av.time_base if container.duration else None
+
+
+def _pick_fps(stream: av.video.stream.VideoStream) -> Fraction | None:
+    """Average frame rate, snapped to the nominal rate when they agree (keeps 30000/1001 exact)."""
+    avg, base = stream.average_rate, stream.base_rate
+    if avg and base and abs(float(avg / base) - 1) < 2e-3:
+        return Fraction(base)
+    for rate in (avg, stream.guessed_rate, base):
+        if rate:
+            return Fraction(rate)
+    return None
+
+
+def _first_frame_matrix(container: av.container.InputContainer, stream) -> tuple[int, tuple[int, ...] | None]:
+    """Rotation and display matrix, read from the first decoded frame's side data."""
+    try:
+        frame = next(container.decode(stream))
+    except StopIteration:
+        raise VideoError(f"{container.name} has a video stream without decodable frames") from None
+    except av.FFmpegError as ex:
+        raise VideoError(f"cannot decode {container.name}: {_reason(ex)}") from ex
+    for sd in frame.side_data:
+        if sd.type.name == "DISPLAYMATRIX":
+            return int(round(frame.rotation)), struct.unpack("9i", bytes(sd))
+    rotate = stream.metadata.get("rotate")  # old-style tag from files muxed before FFmpeg 7
+    return (-int(rotate) if rotate and rotate.lstrip("-").isdigit() else 0), None
+
+
+def _check_complete(stream, path: Path) -> None:
+    """Refuse files whose sample table points past the end of the file (cut-off downloads)."""
+    entries = stream.index_entries
+    if len(entries) and max(e.pos + e.size for e in entries) > path.stat().st_size:
+        raise VideoError(f"{path} is truncated: its index points past the end of the file")
+
+
+def probe(path: str | Path, count_frames: bool = False) -> VideoInfo:
+    """Describe a video file: streams, size, exact frame rate, time base, duration, rotation, audio.
+
+    Args:
+        path: the video file.
+        count_frames: demux the whole stream to count frames when the header has no count (mkv).
+    Raises:
+        VideoError: missing, empty, a directory, not a video, truncated, or without a video stream.
+    """
+    p = Path(path)
+    with open_input(p) as c:
+        v = _video_stream(c, p)
+        _check_complete(v, p)
+        fps = _pick_fps(v)
+        if fps is None:
+            raise VideoError(f"{p}: the frame rate of the video stream is unknown")
+        audio = tuple(
+            AudioInfo(a.index, a.codec_context.name, a.rate, a.channels, a.layout.name,
+                      Fraction(a.time_base), _stream_seconds(a, c))
+            for a in c.streams.audio
+        )
+        others = tuple(s.type for s in c.streams if s.type != "audio" and s.index != v.index)
+        count = v.frames or None
+        start = v.start_time if v.start_time is not None else 0
+        info = dict(path=p, format=c.format.name, video_index=v.index, codec=v.codec_context.name,
+                    width=v.codec_context.width, height=v.codec_context.height, pix_fmt=v.codec_context.pix_fmt,
+                    fps=fps, time_base=Fraction(v.time_base), start_pts=start,
+                    duration_s=_stream_seconds(v, c), audio=audio, other_streams=others)
+        rotation, matrix = _first_frame_matrix(c, v)
+    if count_frames and count is None:
+        count = len(_frame_table(p, info["video_index"])[0])
+    return VideoInfo(**info, frame_count=count, rotation=rotation, display_matrix=matrix)
+
+
+def to_upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn a stored image the way a player shows it (rotation counter-clockwise, multiple of 90)."""
+    return np.ascontiguousarray(np.rot90(image, k=round(rotation / 90) % 4))
+
+
+def from_upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Undo `to_upright`: back to the stored orientation for encoding."""
+    return np.ascontiguousarray(np.rot90(image, k=-round(rotation / 90) % 4))
+
+
+def _decode(container, stream, path: Path) -> Iterator[av.VideoFrame]:
+    """Decode every frame, the decoder's final flush included; FFmpeg errors become VideoError."""
+    try:
+        yield from container.decode(stream)  # PyAV feeds the flush packet (dts None) itself
+    except av.FFmpegError as ex:
+        raise VideoError(f"cannot decode {path}: {_reason(ex)} (file damaged or truncated?)") from ex
+
+
+def read_frames(path: str | Path, start: float | None = None, *, upright: bool = False) -> Iterator[Frame]:
+    """Stream the frames of a video in presentation order; memory does not grow with its length.
+
+    Args:
+        path: the video file.
+        start: seconds from the stream's start; decoding seeks to the keyframe before it and
+            yields frames from the first one at or after `start`.
+        upright: return images as a player shows them (see `to_upright`).
+    Raises:
+        VideoError: the file cannot be opened or decoded.
+    """
+    info = probe(path)
+    first_index, min_pts = 0, None
+    if start is not None and start > 0:
+        pts_table, keys = _frame_table(info.path, info.video_index)
+        min_pts = info.start_pts + int(start / info.time_base)
+        first_index = bisect.bisect_left(pts_table, min_pts)
+        if first_index >= len(pts_table):
+            return
+        min_pts = pts_table[first_index]
+    with open_input(info.path) as c:
+        v = c.streams[info.video_index]
+        v.thread_type = "AUTO"
+        if min_pts is not None:
+            c.seek(_key_before(keys, min_pts), stream=v, backward=True)
+        frames = (f for f in _decode(c, v, info.path) if min_pts is None or f.pts is None or f.pts >= min_pts)
+        yield from _with_durations(frames, info, first_index, upright)
+
+
+def _end_pts(info: VideoInfo) -> int | None:
+    """pts where the stream ends (start + duration), if the duration is known."""
+    if info.duration_s is None:
+        return None
+    return info.start_pts + round(Fraction(info.duration_s).limit_denominator(10**9) / info.time_base)
+
+
+def _with_durations(frames: Iterator[av.VideoFrame], info: VideoInfo, index: int, upright: bool) -> Iterator[Frame]:
+    """Wrap decoded frames in `Frame`s, one frame of look-ahead to know each frame's duration."""
+    nominal = max(1, round(1 / (info.fps * info.time_base)))
+    end = _end_pts(info)
+    prev: av.VideoFrame | None = None
+    prev_pts = None
+    for f in frames:
+        pts = f.pts if f.pts is not None else (prev_pts + nominal if prev_pts is not None else info.start_pts)
+        if prev is not None:
+            yield _make_frame(prev, index, prev_pts, pts - prev_pts, info, upright)
+            index += 1
+        prev, prev_pts = f, pts
+    if prev is not None:
+        last = end - prev_pts if end is not None and 0 < end - prev_pts <= 4 * nominal else nominal
+        yield _make_frame(prev, index, prev_pts, last, info, upright)
+
+
+def _make_frame(f: av.VideoFrame, index: int, pts: int, duration: int, info: VideoInfo, upright: bool) -> Frame:
+    """One `Frame` from a decoded PyAV frame."""
+    image = f.to_ndarray(format="rgb24")
+    if upright and info.rotation:
+        image = to_upright(image, info.rotation)
+    return Frame(index, pts, float((pts - info.start_pts) * info.time_base), duration, image)
+
+
+def _frame_table(path: Path, video_index: int) -> tuple[list[int], list[int]]:
+    """Sorted pts of every frame and of every keyframe, from packets only (no decoding)."""
+    pts, keys = [], []
+    with open_input(path) as c:
+        try:
+            for pkt in c.demux(c.streams[video_index]):
+                if pkt.pts is None or pkt.size == 0 or pkt.is_discard:
+                    continue
+                pts.append(pkt.pts)
+                if pkt.is_keyframe:
+                    keys.append(pkt.pts)
+        except av.FFmpegError as ex:
+            raise VideoError(f"cannot read {path}: {_reason(ex)} (file damaged or truncated?)") from ex
+    return sorted(pts), sorted(keys)
+
+
+def _key_before(keys: list[int], pts: int) -> int:
+    """The last keyframe at or before `pts` (the first keyframe if there is none)."""
+    i = bisect.bisect_right(keys, pts) - 1
+    return keys[max(i, 0)] if keys else pts
+
+
+def read_frames_at(path: str | Path, *, indices: Sequence[int] | None = None,
+                   times: Sequence[float] | None = None, upright: bool = False) -> list[Frame]:
+    """Decode only the requested frames (by index, or shown at `times` seconds), in request order.
+
+    Each request seeks to the keyframe before it and decodes forward, so a preview of a few
+    frames of a long video costs a few GOPs, not the whole file.
+    Raises:
+        VideoError: the file cannot be read, or an index is out of range.
+    """
+    info = probe(path)
+    table, keys = _frame_table(info.path, info.video_index)
+    if not table:
+        raise VideoError(f"{info.path} has no video frames")
+    wanted: list[int] = []
+    for i in indices or ():
+        if not 0 <= i < len(table):
+            raise VideoError(f"frame #{i} is out of range: {info.path} has {len(table)} frames")
+        wanted.append(table[i])
+    for t in times or ():
+        target = info.start_pts + t / info.time_base
+        wanted.append(table[max(bisect.bisect_right(table, target) - 1, 0)])
+    found: dict[int, Frame] = {}
+    end = _end_pts(info)
+    with open_input(info.path) as c:
+        v = c.streams[info.video_index]
+        for pts in sorted(set(wanted)):
+            f = _decode_at(c, v, info.path, pts, keys)
+            i = bisect.bisect_left(table, pts)
+            nxt = table[i + 1] if i + 1 < len(table) else (end if end and end > pts else pts + 1)
+            found[pts] = _make_frame(f, i, pts, nxt - pts, info, upright)
+    return [found[p] for p in wanted]
+
+
+def _decode_at(c, v, path: Path, pts: int, keys: list[int]) -> av.VideoFrame:
+    """Seek to the keyframe before `pts` and decode forward to it; earlier keyframes if needed."""
+    k = bisect.bisect_right(keys, pts) - 1
+    while True:
+        c.seek(keys[max(k, 0)] if keys else 0, stream=v, backward=True)
+        for f in _decode(c, v, path):
+            if f.pts is not None and f.pts >= pts:
+                if f.pts == pts:
+                    return f
+                break  # landed past it (open GOP): start from an earlier keyframe
+        if k <= 0:
+            raise VideoError(f"{path}: cannot decode the frame at pts {pts}")
+        k -= 1

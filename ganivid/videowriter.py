@@ -1,0 +1,294 @@
+"""Atomic video writing that keeps a source video's timestamps, rotation and audio.
+
+Odd frame sizes: H.264/H.265 in 4:2:0 need even sides (their chroma is cropped in steps of 2),
+so with the default pix_fmt an odd-sized video (e.g. 639x359) is encoded as yuv444p, which keeps
+the exact resolution (High 4:4:4 profile; some hardware players and browsers cannot play it).
+VP9 (.webm) handles odd sizes in yuv420p. An explicit `pix_fmt="yuv420p"` with odd sides is an
+error rather than a silent pad or crop.
+Time bases: mp4/mov keep the source's (the muxer raises ones below 1/10000 by doubling, exactly);
+mkv/webm always store milliseconds, so timestamps there are rounded to 1 ms.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from ganivid.errors import VideoError
+from ganivid.video import Frame, VideoInfo, _reason, from_upright, open_input
+
+CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+_DEFAULT_CODEC = {"webm": "libvpx-vp9"}  # every other container: libx264
+_AUDIO_FALLBACK = {"webm": ("libopus", 48000)}  # every other container: AAC at the source rate
+_EVEN_420 = {"libx264", "libx265", "h264", "hevc", "mpeg4", "libxvid"}  # 4:2:0 needs even sides
+_NOT_COPIED = {"mp4": {"vorbis"}, "mov": {"vorbis", "opus"}}  # accepted only as experimental
+_AUDIO_LEAD_S = 0.5  # audio muxed this far ahead of the video keeps players' buffers small
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """Encoder settings in ffmpeg terms; None picks the per-codec default."""
+
+    codec: str | None = None  # None: libx264, or libvpx-vp9 for .webm
+    crf: int | None = None  # None: 18 for x264/x265, 24 for VP9 (near transparent: re-encoding loses)
+    preset: str | None = None  # x264/x265 speed/size trade-off; None: "medium"
+    pix_fmt: str | None = None  # None: yuv420p, or yuv444p when an H.264/H.265 frame has an odd side
+    audio: bool = True  # False drops every audio stream (--no-audio)
+
+
+# x264's AVX-512 routines made run-to-run different output here (small frames, mbtree/AQ on):
+# every AVX-512 CPU has these older extensions, so naming them drops only AVX-512, at no
+# measurable speed cost, and identical frames encode to identical files.
+_X264_NO_AVX512 = "asm=MMX2,SSE2Fast,SSSE3,SSE4.2,LZCNT,AVX,FMA3,BMI2,AVX2,Cache64"
+
+
+@functools.cache
+def _has_avx512() -> bool:
+    """True on an x86 Linux machine whose CPU reports AVX-512 (elsewhere x264 picks by itself)."""
+    try:
+        return " avx512f" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def _check_target(path: Path, source: Path, overwrite: bool) -> str:
+    """Validate the output path; returns the container format name."""
+    fmt = CONTAINERS.get(path.suffix.lower())
+    if fmt is None:
+        raise VideoError(f"unsupported output extension {path.suffix or '(none)'!r} for {path}; "
+                         f"use one of {', '.join(CONTAINERS)}")
+    if path.resolve() == source.resolve() or (path.exists() and source.exists() and path.samefile(source)):
+        raise VideoError(f"output {path} is the input file; choose another output path")
+    if not path.parent.is_dir():
+        raise VideoError(f"output folder {path.parent} does not exist")
+    if path.is_dir():
+        raise VideoError(f"output {path} is a directory")
+    if path.exists() and not overwrite:
+        raise VideoError(f"{path} already exists; pass -y (overwrite=True) to replace it")
+    return fmt
+
+
+class VideoWriter:
+    """Write frames like `template`'s (timestamps, time base, rotation, audio) to `path` atomically.
+
+    Frames must come with the source's `pts` (from `read_frames`); each is encoded at its own
+    timestamp, so variable frame rates are kept. Audio streams of the source are copied packet for
+    packet when the container takes the codec, otherwise re-encoded (AAC; Opus in .webm) with a
+    warning. Output goes to a hidden temporary file beside `path` and replaces `path` only when
+    the context exits cleanly; any exception, Ctrl-C included, removes it.
+    Raises:
+        VideoError: bad output path, existing output without `overwrite`, encoder failures.
+    """
+
+    def __init__(self, path: str | Path, template: VideoInfo, options: EncodeOptions | None = None,
+                 *, overwrite: bool = False, upright: bool = False) -> None:
+        self.path = Path(path)
+        self.template = template
+        self.options = options or EncodeOptions()
+        self.upright = upright  # frames come turned as a player shows them (read_frames(upright=True))
+        self.notices: list[str] = []  # what was changed on the way (re-encoded audio, pix_fmt), also warned
+        self.frames_written = 0
+        self._fmt = _check_target(self.path, template.path, overwrite)
+        self._tmp: Path | None = None
+        self._out = self._audio_in = None
+        self._audio_iter: Iterator[av.Packet] | None = None
+        self._next_audio: av.Packet | None = None
+        self._audio_map: dict[int, tuple[av.stream.Stream, bool]] = {}  # in index -> (out stream, copy?)
+        self._durations: dict[int, int] = {}  # pts -> frame duration, for packets leaving the encoder
+        self._held: av.Packet | None = None  # last video packet, muxed late to fix the final duration
+        self._first_dts: int | None = None
+        self._last_pts = self._end_pts = None
+
+    def _notice(self, message: str) -> None:
+        self.notices.append(message)
+        warnings.warn(message, stacklevel=3)
+
+    def __enter__(self) -> VideoWriter:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.tmp-", suffix=self.path.suffix, dir=self.path.parent)
+        except OSError as ex:
+            raise VideoError(f"cannot write in {self.path.parent}: {ex.strerror}") from ex
+        os.close(fd)
+        self._tmp = Path(tmp)
+        try:
+            self._out = av.open(tmp, "w", format=self._fmt)
+            self._add_video()
+            if self.options.audio and self.template.audio:
+                self._add_audio()
+            self._out.start_encoding()
+        except BaseException as ex:
+            self._abort()
+            if isinstance(ex, (av.FFmpegError, ValueError)):
+                raise VideoError(f"cannot write {self.path}: {_reason(ex)}") from ex
+            raise
+        return self
+
+    def _add_video(self) -> None:
+        t, o = self.template, self.options
+        codec = o.codec or _DEFAULT_CODEC.get(self._fmt, "libx264")
+        pix_fmt = o.pix_fmt or "yuv420p"
+        odd = t.width % 2 or t.height % 2
+        if odd and codec in _EVEN_420 and pix_fmt in ("yuv420p", "yuvj420p", "nv12", "yuv422p"):
+            if o.pix_fmt is not None:
+                raise VideoError(f"{codec} cannot store {t.width}x{t.height} in {pix_fmt} (needs even sides); "
+                                 "use --pix-fmt yuv444p, or a .webm output (VP9)")
+            pix_fmt = "yuv444p"
+            self._notice(f"odd frame size {t.width}x{t.height}: encoding {codec} as yuv444p to keep it exact "
+                         "(some players cannot play 4:4:4; --pix-fmt chooses)")
+        opts: dict[str, str] = {}
+        if codec in ("libx264", "libx265"):
+            opts = {"crf": str(o.crf if o.crf is not None else 18), "preset": o.preset or "medium"}
+            if codec == "libx264" and _has_avx512():
+                opts["x264-params"] = _X264_NO_AVX512
+        elif codec == "libvpx-vp9":  # constant quality needs b=0; row-mt uses both cores
+            opts = {"crf": str(o.crf if o.crf is not None else 24), "b": "0", "row-mt": "1", "cpu-used": "4"}
+        elif o.crf is not None:
+            opts = {"crf": str(o.crf)}
+        try:
+            s = self._out.add_stream(codec, rate=t.fps, options=opts)
+        except (av.FFmpegError, ValueError) as ex:
+            raise VideoError(f"cannot use video codec {codec!r} in {self.path.suffix}: {_reason(ex)}") from ex
+        s.width, s.height, s.pix_fmt = t.width, t.height, pix_fmt
+        s.time_base = t.time_base  # mp4/mov keep it; mkv/webm use 1/1000 regardless
+        s.codec_context.time_base = t.time_base
+        if t.display_matrix is not None:
+            s.set_display_matrix(t.display_matrix)
+        elif t.rotation:
+            s.set_display_rotation(t.rotation)
+        if self._fmt in ("mp4", "mov"):
+            self._out.options["movflags"] = "+faststart"  # index first: plays while downloading
+            self._out.options["movie_timescale"] = str(t.time_base.denominator)
+        self._video = s
+
+    def _add_audio(self) -> None:
+        self._audio_in = open_input(self.template.path)
+        streams = [self._audio_in.streams[a.index] for a in self.template.audio]
+        supported = self._out.supported_codecs - _NOT_COPIED.get(self._fmt, set())
+        for src in streams:
+            name = src.codec_context.name
+            if name in supported:
+                try:
+                    self._audio_map[src.index] = (self._out.add_stream_from_template(src), True)
+                    continue
+                except ValueError:
+                    pass
+            codec, rate = _AUDIO_FALLBACK.get(self._fmt, ("aac", None))
+            rates = av.Codec(codec, "w").audio_rates or ()
+            rate = rate or (src.rate if src.rate in rates else 48000)
+            out = self._out.add_stream(codec, rate=rate, layout=src.layout.name)
+            self._audio_map[src.index] = (out, False)
+            self._notice(f"audio stream #{src.index} ({name}) cannot be copied into {self.path.suffix}: "
+                         f"re-encoding it as {codec}")
+        self._audio_iter = iter(self._audio_in.demux(*streams))
+        self._next_audio = next(self._audio_iter, None)
+
+    def write(self, frame: Frame) -> None:
+        """Encode one frame at its own timestamp; frames must come in increasing pts order."""
+        if self._out is None:
+            raise RuntimeError("VideoWriter.write outside its `with` block")
+        if self._last_pts is not None and frame.pts <= self._last_pts:
+            raise ValueError(f"frame pts {frame.pts} is not after the previous frame's {self._last_pts}")
+        image = from_upright(frame.image, self.template.rotation) if self.upright and self.template.rotation else frame.image
+        want = (self.template.height, self.template.width, 3)
+        if image.shape != want or image.dtype.name != "uint8":
+            raise ValueError(f"frame image is {image.dtype}{image.shape}, expected uint8{want}")
+        vf = av.VideoFrame.from_ndarray(image, format="rgb24")
+        vf.pts, vf.time_base = frame.pts, self.template.time_base
+        self._durations[frame.pts] = frame.duration
+        self._last_pts = frame.pts
+        self._end_pts = max(self._end_pts or 0, frame.pts + frame.duration)
+        try:
+            self._mux_video(self._video.encode(vf))
+            self._pump_audio(float((frame.pts - self.template.start_pts) * self.template.time_base) + _AUDIO_LEAD_S)
+        except av.FFmpegError as ex:
+            raise VideoError(f"cannot write {self.path}: {_reason(ex)}") from ex
+        self.frames_written += 1
+
+    def _mux_video(self, packets: list[av.Packet]) -> None:
+        """Give packets their frame's duration; hold the last one back for `_finish_video`."""
+        for pkt in packets:
+            pkt.duration = self._durations.pop(pkt.pts, 0)
+            if self._first_dts is None:
+                self._first_dts = pkt.dts
+            if self._held is not None:
+                self._out.mux(self._held)
+            self._held = pkt
+
+    def _finish_video(self) -> None:
+        self._mux_video(self._video.encode())
+        pkt = self._held
+        if pkt is None:
+            return
+        if self._fmt in ("mp4", "mov") and self._first_dts is not None:
+            # mov's track duration is last dts + last duration - first dts: make it span exactly
+            # from the first frame to the end of the last one, whatever the encoder's dts delay.
+            first_pts = self.template.start_pts
+            pkt.duration = max(1, self._end_pts - first_pts - (pkt.dts - self._first_dts))
+        self._out.mux(pkt)
+        self._held = None
+
+    def _pump_audio(self, until_s: float | None) -> None:
+        """Mux (copy or re-encode) source audio packets up to `until_s` seconds (None: all)."""
+        while self._next_audio is not None:
+            pkt = self._next_audio
+            ts = pkt.dts if pkt.dts is not None else pkt.pts
+            if until_s is not None and ts is not None and float((ts - (pkt.stream.start_time or 0)) * pkt.time_base) > until_s:
+                return
+            out, copy = self._audio_map[pkt.stream.index]
+            if copy:
+                if pkt.size:  # empty packets only mark the end of the stream
+                    pkt.stream = out
+                    self._out.mux(pkt)
+            else:  # decoding the empty end packet flushes the decoder's last frames
+                for af in pkt.decode():
+                    self._out.mux(out.encode(af))
+            self._next_audio = next(self._audio_iter, None)
+
+    def _finish_audio(self) -> None:
+        self._pump_audio(None)
+        for out, copy in self._audio_map.values():
+            if not copy:
+                self._out.mux(out.encode(None))
+
+    def _abort(self) -> None:
+        """Close everything quietly and delete the temporary file."""
+        for c in (self._out, self._audio_in):
+            if c is not None:
+                try:
+                    c.close()
+                except Exception:  # already failing: the first error is the one to report
+                    pass
+        self._out = self._audio_in = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._abort()
+            return
+        try:
+            if self.frames_written == 0:
+                raise VideoError(f"no frames were written to {self.path}; nothing saved")
+            self._finish_video()
+            if self._audio_map:
+                self._finish_audio()
+            self._out.close()
+            self._out = None
+            if self._audio_in is not None:
+                self._audio_in.close()
+                self._audio_in = None
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+        except BaseException as ex:
+            self._abort()
+            if isinstance(ex, av.FFmpegError):
+                raise VideoError(f"cannot write {self.path}: {_reason(ex)}") from ex
+            raise

@@ -1,0 +1,253 @@
+"""Video I/O: probing, streaming and seeking decode, writing that keeps timestamps, rotation and audio."""
+from __future__ import annotations
+
+import warnings
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from videoclips import clip_image, decoded_samples, make_clip, read_mark
+
+from ganivid.errors import VideoError
+from ganivid.video import Frame, from_upright, probe, read_frames, read_frames_at, to_upright
+from ganivid.videowriter import EncodeOptions, VideoWriter
+
+AAC = ("aac", 44100, "stereo")
+OPUS = ("libopus", 48000, "mono")
+VFR_PTS = [0, 40, 80, 200, 220, 240, 400, 410, 420, 500, 530, 600]
+
+# name: (file name, make_clip keyword arguments)
+CLIPS = {
+    "cfr25_aac": ("a.mp4", dict(n=25, audio=(AAC,))),
+    "ntsc_mov": ("b.mov", dict(n=12, rate=Fraction(30000, 1001))),
+    "vfr_mp4": ("c.mp4", dict(pts=VFR_PTS, time_base=Fraction(1, 1000))),
+    "vfr_mkv": ("d.mkv", dict(pts=VFR_PTS, time_base=Fraction(1, 1000), audio=(AAC,))),
+    "rotated": ("e.mp4", dict(n=10, rotation=-90, audio=(AAC,))),
+    "odd_639x359": ("f.mp4", dict(n=3, size=(639, 359))),
+    "two_audio_mkv": ("g.mkv", dict(n=15, audio=(AAC, OPUS))),
+    "webm_opus": ("h.webm", dict(n=10, codec="libvpx-vp9", audio=(OPUS,))),
+}
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    """Every clip of CLIPS, written once per module."""
+    root = tmp_path_factory.mktemp("clips")
+    return {name: make_clip(root / fname, **kw) for name, (fname, kw) in CLIPS.items()}
+
+
+def copy_video(src: Path, dst: Path, options: EncodeOptions | None = None, upright: bool = False) -> VideoWriter:
+    """Plain re-encode through read_frames and VideoWriter."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with VideoWriter(dst, probe(src), options, upright=upright) as w:
+            for f in read_frames(src, upright=upright):
+                w.write(f)
+    return w
+
+
+def test_probe_cfr_and_ntsc(clips):
+    a = probe(clips["cfr25_aac"])
+    assert (a.width, a.height, a.fps, a.frame_count, a.rotation) == (64, 48, Fraction(25), 25, 0)
+    assert a.duration_s == pytest.approx(1.0)
+    assert [(x.codec, x.sample_rate, x.channels) for x in a.audio] == [("aac", 44100, 2)]
+    b = probe(clips["ntsc_mov"])
+    assert b.fps == Fraction(30000, 1001) and b.audio == ()
+    assert b.duration_s == pytest.approx(12 * 1001 / 30000)
+    assert any("30000/1001" in line for line in b.summary())
+
+
+def test_probe_rotation_and_counting(clips):
+    e = probe(clips["rotated"])
+    assert e.rotation == -90 and e.display_matrix is not None and e.display_size == (48, 64)
+    g = probe(clips["two_audio_mkv"])
+    assert g.frame_count is None  # matroska headers do not count frames
+    assert probe(clips["two_audio_mkv"], count_frames=True).frame_count == 15
+    assert [x.codec for x in g.audio] == ["aac", "opus"]
+
+
+@pytest.mark.parametrize("name", list(CLIPS))
+def test_round_trip_keeps_timing_rotation_and_audio(clips, tmp_path, name):
+    src = clips[name]
+    dst = tmp_path / ("out" + src.suffix)
+    w = copy_video(src, dst)
+    a, b = probe(src), probe(dst)
+    fa, fb = list(read_frames(src)), list(read_frames(dst))
+    assert len(fb) == len(fa) == w.frames_written
+    assert [f.time_s for f in fb] == pytest.approx([f.time_s for f in fa], abs=1e-9)
+    assert [f.index for f in fb] == list(range(len(fa)))
+    assert [read_mark(f.image) for f in fb] == list(range(len(fa)))
+    assert b.duration_s == pytest.approx(a.duration_s, abs=1e-6)
+    assert (b.width, b.height, b.rotation, b.display_matrix) == (a.width, a.height, a.rotation, a.display_matrix)
+    assert b.fps == a.fps
+    if src.suffix in (".mp4", ".mov"):
+        assert b.time_base == a.time_base
+    assert [(x.codec, x.sample_rate, x.channels) for x in b.audio] == [(x.codec, x.sample_rate, x.channels) for x in a.audio]
+    # mkv/webm keep audio timestamps in ms, so their DURATION tags round by a few ms;
+    # the decoded sample counts (what a listener hears) must match exactly.
+    tol = 1e-6 if src.suffix in (".mp4", ".mov") else 5e-3
+    assert [x.duration_s for x in b.audio] == pytest.approx([x.duration_s for x in a.audio], abs=tol)
+    assert decoded_samples(dst) == decoded_samples(src)  # copied packet for packet
+    if name == "odd_639x359":
+        assert len(w.notices) == 1 and "yuv444p" in w.notices[0]
+    else:
+        assert w.notices == []
+
+
+def test_vfr_timestamps_are_exact(clips):
+    frames = list(read_frames(clips["vfr_mp4"]))
+    assert [round(f.time_s * 1000) for f in frames] == VFR_PTS
+    assert [f.duration * 1000 * probe(clips["vfr_mp4"]).time_base for f in frames[:-1]] == \
+        [b - a for a, b in zip(VFR_PTS, VFR_PTS[1:])]
+
+
+def test_audio_reencoded_when_container_refuses_it(clips, tmp_path):
+    src, dst = clips["cfr25_aac"], tmp_path / "x.webm"
+    with pytest.warns(UserWarning, match="re-encoding it as libopus"):
+        with VideoWriter(dst, probe(src)) as w:
+            for f in read_frames(src):
+                w.write(f)
+    (_, ra, na), = decoded_samples(src)
+    (codec, rb, nb), = decoded_samples(dst)
+    assert codec == "opus" and abs(na / ra - nb / rb) < 0.02  # within one Opus frame
+    assert len(w.notices) == 1 and len(list(read_frames(dst))) == 25
+
+
+def test_no_audio_drops_audio(clips, tmp_path):
+    copy_video(clips["two_audio_mkv"], tmp_path / "x.mkv", EncodeOptions(audio=False))
+    assert probe(tmp_path / "x.mkv").audio == ()
+
+
+def test_reencode_is_deterministic(clips, tmp_path):
+    for name in ("one.mp4", "two.mp4"):
+        copy_video(clips["cfr25_aac"], tmp_path / name)
+    one, two = read_frames(tmp_path / "one.mp4"), read_frames(tmp_path / "two.mp4")
+    assert all(np.array_equal(a.image, b.image) and a.pts == b.pts for a, b in zip(one, two, strict=True))
+
+
+def test_odd_size_keeps_exact_resolution(clips, tmp_path):
+    src = clips["odd_639x359"]
+    with pytest.warns(UserWarning, match="yuv444p"):
+        with VideoWriter(tmp_path / "x.mp4", probe(src)) as w:
+            for f in read_frames(src):
+                w.write(f)
+    out = probe(tmp_path / "x.mp4")
+    assert (out.width, out.height, out.pix_fmt) == (639, 359, "yuv444p")
+    with pytest.raises(VideoError, match="even sides"):
+        VideoWriter(tmp_path / "y.mp4", probe(src), EncodeOptions(pix_fmt="yuv420p")).__enter__()
+    assert not list(tmp_path.glob(".y*"))
+
+
+def test_upright_reading_and_writing(clips, tmp_path):
+    src = clips["rotated"]
+    up = list(read_frames(src, upright=True))
+    assert up[0].image.shape == (64, 48, 3)  # a player shows the 64x48 clip turned by 90 degrees
+    stored = next(read_frames(src)).image
+    assert np.array_equal(from_upright(up[0].image, -90), stored)
+    assert np.array_equal(to_upright(stored, -90), np.rot90(stored, -1))
+    copy_video(src, tmp_path / "x.mp4", upright=True)
+    assert probe(tmp_path / "x.mp4").rotation == -90
+    assert [read_mark(f.image) for f in read_frames(tmp_path / "x.mp4")] == list(range(10))
+
+
+def test_start_and_seeking(clips):
+    src = clips["cfr25_aac"]
+    late = list(read_frames(src, start=0.5))
+    assert late[0].index == 13 and late[0].time_s == pytest.approx(0.52) and len(late) == 12
+    assert read_mark(late[0].image) == 13
+    picked = read_frames_at(src, indices=[20, 3, 3])
+    assert [f.index for f in picked] == [20, 3, 3]
+    assert [read_mark(f.image) for f in picked] == [20, 3, 3]
+    by_time = read_frames_at(clips["vfr_mp4"], times=[0.0, 0.39, 0.405, 9.0])
+    assert [f.index for f in by_time] == [0, 5, 6, 11]  # the frame on screen at each time
+    with pytest.raises(VideoError, match="out of range"):
+        read_frames_at(src, indices=[25])
+
+
+def test_frame_shape_matches_written_image(clips):
+    f = next(read_frames(clips["cfr25_aac"]))
+    assert isinstance(f, Frame) and f.image.dtype == np.uint8 and f.image.shape == (48, 64, 3)
+    assert np.abs(f.image.astype(int) - clip_image(0, 64, 48)).mean() < 6  # lossy, but close
+
+
+def _bad_inputs(tmp_path: Path, clips) -> dict[str, tuple[Path, str]]:
+    """Bad input files and the message each must give."""
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    good = make_clip(tmp_path / "late_index.mkv", n=25)  # mkv: index at the end, cut it off
+    (tmp_path / "cut.mkv").write_bytes(good.read_bytes()[:300])
+    fast = tmp_path / "fast.mp4"  # faststart mp4: index first, frames missing
+    copy_video(clips["cfr25_aac"], fast)
+    (tmp_path / "cut.mp4").write_bytes(fast.read_bytes()[: fast.stat().st_size // 2])
+    plain = make_clip(tmp_path / "plain.mp4", n=25)  # index at the end: cut loses it
+    (tmp_path / "cut2.mp4").write_bytes(plain.read_bytes()[: plain.stat().st_size // 2])
+    import av
+
+    with av.open(str(tmp_path / "sound.m4a"), "w") as out:
+        a = out.add_stream("aac", rate=44100, layout="mono")
+        af = av.AudioFrame.from_ndarray(np.zeros((1, 4096), np.float32), format="fltp", layout="mono")
+        af.sample_rate, af.pts = 44100, 0
+        out.mux(a.encode(af))
+        out.mux(a.encode())
+    return {
+        "missing": (tmp_path / "nope.mp4", "no such file"),
+        "directory": (tmp_path, "is a directory"),
+        "zero-byte": (empty, r"empty \(0 bytes\)"),
+        "not a video": (text, "not a video"),
+        "truncated (index first)": (tmp_path / "cut.mp4", "truncated"),
+        "truncated (index last)": (tmp_path / "cut2.mp4", "truncated"),
+        "truncated mkv": (tmp_path / "cut.mkv", "truncated|decodable|damaged"),
+        "no video stream": (tmp_path / "sound.m4a", "has no video stream"),
+    }
+
+
+def test_bad_inputs_give_one_clear_line(tmp_path, clips):
+    for case, (path, pattern) in _bad_inputs(tmp_path, clips).items():
+        with pytest.raises(VideoError, match=pattern) as info:
+            probe(path)
+            list(read_frames(path))
+        assert "\n" not in str(info.value), case
+
+
+def test_output_path_rules(clips, tmp_path):
+    src = clips["cfr25_aac"]
+    info = probe(src)
+    with pytest.raises(VideoError, match="is the input file"):
+        VideoWriter(src, info, overwrite=True)
+    with pytest.raises(VideoError, match="does not exist"):
+        VideoWriter(tmp_path / "no" / "x.mp4", info)
+    with pytest.raises(VideoError, match="unsupported output extension"):
+        VideoWriter(tmp_path / "x.avi", info)
+    target = tmp_path / "x.mp4"
+    target.write_bytes(b"old")
+    with pytest.raises(VideoError, match="already exists"):
+        VideoWriter(target, info)
+    with VideoWriter(target, info, overwrite=True) as w:
+        for f in read_frames(src):
+            w.write(f)
+    assert probe(target).frame_count == 25
+
+
+@pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
+def test_failure_mid_write_leaves_nothing(clips, tmp_path, exc):
+    src = clips["cfr25_aac"]
+    target = tmp_path / "x.mp4"
+    target.write_bytes(b"previous result")
+    with pytest.raises(exc):
+        with VideoWriter(target, probe(src), overwrite=True) as w:
+            for f in read_frames(src):
+                w.write(f)
+                if f.index == 10:
+                    raise exc("stop")
+    assert target.read_bytes() == b"previous result"  # the old file is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.mp4"]  # no temporary left
+
+
+def test_nothing_written_is_an_error(clips, tmp_path):
+    with pytest.raises(VideoError, match="no frames"):
+        with VideoWriter(tmp_path / "x.mp4", probe(clips["cfr25_aac"])):
+            pass
+    assert list(tmp_path.iterdir()) == []
