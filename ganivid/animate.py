@@ -56,6 +56,7 @@ class AnimateResult:
     times: StageTimes = field(default_factory=StageTimes)
     track_cache: Path | None = None
     cache_reused: bool = False
+    generated: int = 0  # crops the generator computed (identical crop + target pairs run once)
 
 
 class _Reporter:
@@ -259,25 +260,28 @@ def _engine(model: str | Path | None, device: str, batch_size: int | None):
     return Engine.from_checkpoint(str(model), device, batch_size)
 
 
-def describe(info: VideoInfo, curve, au, expression, reporter: _Reporter, model=None, device: str = "auto") -> None:
+def describe(info: VideoInfo, curve, au, expression, model=None, device: str = "auto") -> None:
     """Print the probe, the faces found in a few frames, and the target AU table, then stop."""
     from rich.table import Table
+
+    from rich.console import Console
 
     from ganivid.faces import DlibDetector
     from ganivid.video import read_frames_at
 
+    out = Console(highlight=False)  # the dry run's report is the command's output: stdout
     for line in info.summary():
-        reporter.console.print(line, markup=False, soft_wrap=True)
+        out.print(line, markup=False, soft_wrap=True)
     dur = info.duration_s or 0.0
     times = [dur * k / 4 for k in range(4)] if dur > 0 else [0.0]
     detector = DlibDetector()
     for f in read_frames_at(info.path, times=times, upright=bool(info.rotation)):
         found = detector.detect(f.image)
         sizes = ", ".join(f"{int(d.box[2] - d.box[0])}x{int(d.box[3] - d.box[1])} px" for d in found)
-        reporter.console.print(f"frame #{f.index} at {f.time_s:.2f} s: {len(found)} face(s)"
+        out.print(f"frame #{f.index} at {f.time_s:.2f} s: {len(found)} face(s)"
                                + (f" ({sizes})" if sizes else ""), markup=False)
     engine = _engine(model, device, None)
-    reporter.console.print(f"model: {engine.image_size} px crops, {NUM_AUS} AUs, device {engine.device}, "
+    out.print(f"model: {engine.image_size} px crops, {NUM_AUS} AUs, device {engine.device}, "
                            f"batch {engine.batch_size}", markup=False)
     grid = np.array(sorted(set(np.round(np.linspace(0, dur, 6), 3)))) if dur > 0 else np.zeros(1)
     target = _targets(curve, au, expression, grid, np.zeros((len(grid), NUM_AUS), np.float32))
@@ -288,7 +292,7 @@ def describe(info: VideoInfo, curve, au, expression, reporter: _Reporter, model=
         table.add_column(AU_NAMES[i], justify="right")
     for t, row in zip(grid, target):
         table.add_row(f"{t:.2f}", *(f"{row[i]:.2f}" for i in changed))
-    reporter.console.print(table)
+    out.print(table)
 
 
 def animate(input: str | Path, output: str | Path | None = None, curve: str | Path | None = None, *,
@@ -330,7 +334,7 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
         _targets(curve, au, expression, np.zeros(1), np.zeros((1, NUM_AUS), np.float32))  # errors first
         _check_faces(faces)
         if dry_run:
-            describe(info, curve, au, expression, reporter, model, device)
+            describe(info, curve, au, expression, model, device)
             return AnimateResult(None, 0, 0, 0, tuple(reporter.warnings))
         out = Path(output) if output is not None else default_output(info.path)
         if stats is not None and not Path(stats).parent.is_dir():
@@ -388,4 +392,4 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
                            clock.encode, t_analyse, time.perf_counter() - t2)
     reporter.info(f"wrote {out}: {written} frames, {len(plan)} edited")
     return AnimateResult(out, written, len(plan), len(np.unique(table.track_id[chosen])),
-                         tuple(reporter.warnings), times, cache, reused)
+                         tuple(reporter.warnings), times, cache, reused, engine.images_computed)

@@ -1,0 +1,248 @@
+"""End to end: clips made here (the astronaut moving over a background), a tiny real generator,
+`animate` through the library and the CLI, and every bad input a user can give it."""
+from __future__ import annotations
+
+import csv
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from ganivid.checkpoint import save_inference
+from ganivid.cli import app
+from ganivid.config import ModelConfig
+from ganivid.networks import Generator
+from ganivid.testclips import background, moving_clip, sprite
+from ganivid.video import from_upright, probe, read_frames
+from ganivid.videowriter import EncodeOptions, VideoWriter
+
+CFG = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8)
+# Lossless x264 in 4:4:4: every pixel the edit did not touch must come back bit for bit.
+EXACT = dict(crf=0, pix_fmt="yuv444p", preset="ultrafast")
+
+
+def write_video(path: Path, frames: list[np.ndarray], pts: list[int], time_base: Fraction, rate: Fraction,
+                rotation: int = 0, audio: tuple[tuple[int, str], ...] = ()) -> Path:
+    """Encode upright `frames` (stored turned back by `rotation`) with AAC tones as long as the video."""
+    out = av.open(str(path), "w")
+    h, w = from_upright(frames[0], rotation).shape[:2]
+    v = out.add_stream("libx264", rate=rate, options={"crf": "12", "preset": "ultrafast"})
+    v.width, v.height = w, h
+    v.pix_fmt = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"
+    v.time_base = v.codec_context.time_base = time_base
+    if rotation:
+        v.set_display_rotation(rotation)
+    streams = [out.add_stream("aac", rate=r, layout=lay) for r, lay in audio]
+    for img, p in zip(frames, pts):
+        f = av.VideoFrame.from_ndarray(from_upright(img, rotation), format="rgb24")
+        f.pts, f.time_base = p, time_base
+        out.mux(v.encode(f))
+    out.mux(v.encode())
+    seconds = float((2 * pts[-1] - pts[-2]) * time_base)
+    for k, a in enumerate(streams):
+        t = np.arange(int(seconds * a.rate)) / a.rate
+        tone = (0.05 * np.sin(2 * np.pi * (330 + 110 * k) * t)).astype(np.float32)
+        for s0 in range(0, len(tone), 1024):
+            chunk = np.repeat(tone[None, s0:s0 + 1024], a.layout.nb_channels, 0)
+            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout=a.layout.name)
+            af.sample_rate, af.pts = a.rate, s0
+            out.mux(a.encode(af))
+        out.mux(a.encode())
+    out.close()
+    return path
+
+
+def audio_samples(path: Path) -> list[int]:
+    """Decoded sample count of every audio stream: the duration a listener hears."""
+    counts = []
+    with av.open(str(path)) as c:
+        for a in c.streams.audio:
+            counts.append(sum(f.samples for f in c.decode(a)))
+            c.seek(0)
+    return counts
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("animate")
+
+
+@pytest.fixture(scope="module")
+def model(work) -> Path:
+    torch.manual_seed(0)
+    return save_inference(work / "tiny.safetensors", Generator(CFG), CFG)
+
+
+@pytest.fixture(scope="module")
+def face(astronaut):
+    return sprite(astronaut)
+
+
+def _cfr(face, work, name, n=14, size=(320, 240), rate=Fraction(25), tb=None, step=1, **kw) -> Path:
+    clip = moving_clip(face, n_frames=n, fps=float(rate), size=size)
+    tb = tb or 1 / rate
+    return write_video(work / name, clip.frames, [i * step for i in range(n)], tb, rate, **kw)
+
+
+CASES = {
+    "cfr25-audio": lambda f, w: _cfr(f, w, "cfr25.mp4", audio=((48000, "stereo"),)),
+    "ntsc": lambda f, w: _cfr(f, w, "ntsc.mp4", rate=Fraction(30000, 1001), tb=Fraction(1, 30000), step=1001),
+    "vfr": lambda f, w: (lambda c: write_video(w / "vfr.mkv", c.frames, [round(t * 1000) for t in c.times],
+                                               Fraction(1, 1000), Fraction(25)))(moving_clip(f, 14, vfr=True)),
+    "rotated": lambda f, w: _cfr(f, w, "rot.mp4", n=10, rotation=90, audio=((44100, "mono"),)),
+    "odd-size": lambda f, w: _cfr(f, w, "odd.mp4", n=4, size=(639, 359)),
+    "two-audio": lambda f, w: _cfr(f, w, "two.mov", n=10, audio=((48000, "stereo"), (44100, "mono"))),
+}
+
+
+def _outside(stats: Path, frame: int, shape: tuple[int, int]) -> np.ndarray:
+    """Mask of pixels farther than the crop's half-diagonal (+2 px) from every edited face centre."""
+    keep = np.ones(shape, bool)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    with open(stats) as f:
+        for row in csv.DictReader(f):
+            if int(row["frame"]) == frame and row["target_AU12"] != "nan":
+                cx, cy, size = float(row["cx"]), float(row["cy"]), float(row["size"])
+                keep &= np.hypot(xx - cx, yy - cy) > size * 0.7072 + 2
+    return keep
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_end_to_end_keeps_everything_but_the_face(case, face, work, model):
+    from ganivid.animate import animate
+
+    src = CASES[case](face, work)
+    out = src.with_name(f"out-{src.name}")
+    stats = work / f"{case}.csv"
+    result = animate(src, out, au=["AU12=1.0"], model=model, stats=stats, **EXACT)
+    a, b = probe(src, count_frames=True), probe(out, count_frames=True)
+    assert result.frames == a.frame_count == b.frame_count
+    assert result.edited_frames >= a.frame_count - 1 and result.faces == 1
+    assert (b.width, b.height, b.rotation) == (a.width, a.height, a.rotation)
+    assert b.fps == a.fps
+    assert b.duration_s == pytest.approx(a.duration_s, abs=1e-3)
+    assert audio_samples(out) == audio_samples(src)
+    # A plain re-encode with the same settings is the reference for every pixel not edited.
+    plain = src.with_name(f"plain-{src.name}")
+    with VideoWriter(plain, a, EncodeOptions(**EXACT), overwrite=True) as w:
+        for fr in read_frames(src):
+            w.write(fr)
+    changed = 0
+    for x, y, z in zip(read_frames(src, upright=True), read_frames(out, upright=True), read_frames(plain, upright=True)):
+        assert y.time_s == pytest.approx(x.time_s, abs=1e-3) and y.index == x.index
+        keep = _outside(stats, x.index, y.image.shape[:2])
+        assert np.array_equal(y.image[keep], z.image[keep])
+        changed += int(np.any(y.image != z.image))
+    assert changed >= result.edited_frames - 1  # the random generator visibly edits each face
+
+
+def test_track_table_is_cached_and_reused(face, work, model):
+    from ganivid.animate import animate
+
+    src = _cfr(face, work, "cache.mp4", n=8)
+    out = work / "cache-out.mp4"
+    first = animate(src, out, au=["AU25=1"], model=model)
+    assert first.track_cache.is_file() and not first.cache_reused
+    second = animate(src, out, au=["AU12=0.5"], model=model, overwrite=True)
+    assert second.cache_reused and second.times.track == 0 and second.edited_frames == first.edited_frames
+    src.touch()  # a changed input (mtime) invalidates the cache, and the stale file goes
+    third = animate(src, out, au=["AU12=0.5"], model=model, overwrite=True)
+    assert not third.cache_reused and not first.track_cache.exists() or first.track_cache == third.track_cache
+
+
+# ---------------------------------------------------------------- CLI and bad inputs
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def clips(face, work, model) -> dict[str, Path]:
+    d = work / "bad"
+    d.mkdir()
+    good = _cfr(face, work, "bad/good.mp4", n=6)
+    empty = write_video(d / "empty.mp4", [background(160, 120)] * 6, list(range(6)), Fraction(1, 25), Fraction(25))
+    trunc = d / "truncated.mp4"
+    trunc.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (d / "zero.mp4").write_bytes(b"")
+    (d / "text.mp4").write_text("this is not a video\n")
+    with av.open(str(d / "audio.m4a"), "w") as out:  # an audio-only file
+        a = out.add_stream("aac", rate=48000, layout="mono")
+        for s0 in range(0, 48000, 1024):
+            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            af.sample_rate, af.pts = 48000, s0
+            out.mux(a.encode(af))
+        out.mux(a.encode())
+    (d / "exists.mp4").write_bytes(b"keep me")
+    other = save_inference(d / "other.safetensors", Generator(CFG), CFG, crop_spec="ffhq-1024")
+    return {"good": good, "empty": empty, "truncated": trunc, "dir": d, "other_model": other, "model": model}
+
+
+def _run(args: list[str]):
+    return runner.invoke(app, ["animate", *map(str, args)])
+
+
+BAD = [  # (id, input, extra args, expected message)
+    ("missing file", "dir/nope.mp4", [], "no such file"),
+    ("directory", "dir", [], "is a directory"),
+    ("non-video", "dir/text.mp4", [], "cannot read"),
+    ("truncated", "truncated", [], "truncated"),
+    ("zero bytes", "dir/zero.mp4", [], "empty"),
+    ("no video stream", "dir/audio.m4a", [], "no video stream"),
+    ("no face, required", "empty", ["--require-face"], "no usable face"),
+    ("unknown AU", "good", ["--au", "AU99=0.5"], "valid AUs: AU1, AU2, AU4"),
+    ("malformed AU edit", "good", ["--au", "AU12"], "AU12=0.8"),
+    ("unknown expression", "good", ["--expression", "grin:0.5"], "known: neutral, smile"),
+    ("existing output", "good", ["-o", "dir/exists.mp4"], "already exists"),
+    ("output is input", "good", ["-o", "good"], "is the input file"),
+    ("missing output folder", "good", ["-o", "dir/nowhere/out.mp4"], "does not exist"),
+    ("incompatible model", "good", ["--model", "other_model"], "trained on crops 'ffhq-1024'"),
+    ("bad face selection", "good", ["--faces", "biggest"], "--faces 'biggest'"),
+    ("bad source AUs", "good", ["--source-aus", "openface"], "--source-aus"),
+    ("bad batch size", "good", ["--batch-size", "0"], "batch-size"),
+]
+
+
+@pytest.mark.parametrize("name,src,extra,message", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_gives_one_clear_line(name, src, extra, message, clips):
+    def resolve(a: str) -> str:
+        if a in clips:
+            return str(clips[a])
+        return str(clips["dir"] / a[4:]) if a.startswith("dir") else a
+
+    args = [resolve(src), *[resolve(a) for a in extra]]
+    if "-o" not in extra:
+        args += ["-o", str(clips["dir"] / "target.mp4")]
+    if "--model" not in extra:
+        args += ["--model", str(clips["model"])]
+    result = _run(args)
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and message in errors[0] and result.stderr.strip().endswith(errors[0]), result.stderr
+    assert "Traceback" not in result.output
+    assert not (clips["dir"] / "target.mp4").exists()
+    assert (clips["dir"] / "exists.mp4").read_bytes() == b"keep me"
+    assert not list(clips["dir"].glob(".*tmp*"))
+
+
+def test_no_face_anywhere_writes_an_unedited_copy(clips):
+    out = clips["dir"] / "noface-out.mp4"
+    result = _run([clips["empty"], "-o", out, "--model", clips["model"], "--au", "AU12=1", "--quiet",
+                   "--crf", "0", "--pix-fmt", "yuv444p"])
+    assert result.exit_code == 0, result.output
+    assert "warning: no usable face" in result.stderr
+    for x, y in zip(read_frames(clips["empty"]), read_frames(out), strict=True):
+        assert np.abs(x.image.astype(int) - y.image.astype(int)).max() <= 2  # lossless but for colour conversion
+
+
+def test_dry_run_prints_probe_faces_and_au_table(clips):
+    result = _run([clips["good"], "--dry-run", "--model", clips["model"], "--expression", "smile:0.5", "--au", "AU26=0.3"])
+    assert result.exit_code == 0, result.output
+    text = result.stderr + result.stdout
+    assert "video #0: h264 320x240" in text and "25.000 fps" in text
+    assert "1 face(s)" in text
+    assert "AU12" in text and "0.50" in text and "AU26" in text and "0.30" in text
+    assert not (clips["good"].with_name("good.animated.mp4")).exists()
