@@ -126,7 +126,7 @@ class _Canvas:
         m = m.astype(np.float32) / 255
         if blur > 0:
             m = cv2.GaussianBlur(m, (0, 0), blur * self.size * self.scale)
-            m[m < 0.01] = 0  # cut the far tails: an AU must not tint the whole image
+            m[m < 0.02] = 0  # cut the far tails: an AU must not tint the whole image
         return m
 
     def poly(self, *polys: np.ndarray, blur: float = 0.0) -> np.ndarray:
@@ -497,9 +497,9 @@ def write_dataset(out: str, count: int, size: int = 128, seed: int = 0, per_iden
         width = len(str(count - 1))
         au_rows, id_rows = [], []
         for n, (i, a) in enumerate(zip(ids, aus)):
-            name = f"{n:0{width}d}.png"
+            name = f"imgs/{n:0{width}d}.png"  # relative to OUT, as the folder loader reads it
             img = render(random_identity(int(i)), a, size)
-            cv2.imwrite(str(tmp / "imgs" / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+            cv2.imwrite(str(tmp / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
             au_rows.append(name + "," + ",".join(f"{v:.4f}" for v in a))
             id_rows.append(f"{name},{i}")
         (tmp / "aus.csv").write_text("\n".join(["file," + ",".join(AU_NAMES)] + au_rows) + "\n")

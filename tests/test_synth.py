@@ -10,9 +10,10 @@ from ganivid import synth
 from ganivid.align import alignment_from_landmarks
 from ganivid.aus import AU_NAMES, NUM_AUS, au_index, expression
 from ganivid.cli import app
+from ganivid.data import ArrayDataset, open_dataset
 from ganivid.errors import DataError
 
-SIZE = 96
+SIZE = 64
 D = SIZE * synth.D  # eye-centre distance in pixels
 EYE_ROW = SIZE * synth.EYE_Y
 
@@ -133,22 +134,32 @@ def test_cli_writes_a_folder_dataset(tmp_path):
     assert res.exit_code == 0, res.output
     with open(out / "aus.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [r["file"] for r in rows] == [f"{i}.png" for i in range(5)]
+    assert [r["file"] for r in rows] == [f"imgs/{i}.png" for i in range(5)]
     assert list(rows[0]) == ["file", *AU_NAMES]
     with open(out / "identities.csv") as f:
         ids = [int(r["identity"]) for r in csv.DictReader(f)]
     data = synth.generate(5, 40, seed=3, per_identity=2)
     assert ids == data.identities.tolist()
     for i, r in enumerate(rows):
-        img = cv2.cvtColor(cv2.imread(str(out / "imgs" / r["file"])), cv2.COLOR_BGR2RGB)
+        img = cv2.cvtColor(cv2.imread(str(out / r["file"])), cv2.COLOR_BGR2RGB)
         assert np.array_equal(img, data.images[i])
         assert np.allclose([float(r[n]) for n in AU_NAMES], data.aus[i], atol=1e-4)
+    # The training loader reads it as the same faces and labels.
+    ds = open_dataset(out, 40)
+    assert len(ds) == 5 and np.allclose(ds.aus, data.aus, atol=1e-4)
+    assert np.array_equal(ds.image(3), data.images[3])
     # A second write into the now non-empty folder is refused with one line.
     res = CliRunner().invoke(app, ["synth", str(out), "--count", "2"])
     assert res.exit_code == 1 and res.output.startswith("error:") and "already exists" in res.output
     res = CliRunner().invoke(app, ["synth", str(tmp_path / "x"), "--count", "0"])
     assert res.exit_code == 1 and not (tmp_path / "x").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces"]  # no temporary left behind
+
+
+def test_in_memory_set_feeds_the_array_dataset():
+    data = synth.generate(8, 32, seed=1)
+    ds = ArrayDataset(data.images, data.aus)
+    assert len(ds) == 8 and np.array_equal(ds.image(5), data.images[5])
 
 
 def test_bad_au_vector_is_a_data_error():
