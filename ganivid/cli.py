@@ -138,3 +138,22 @@ def animate_cmd(
             batch_size=batch_size, faces=faces, detect_every=detect_every, source_aus=source_aus, crf=crf,
             preset=preset, codec=codec, pix_fmt=pix_fmt, audio=not no_audio, stats=stats, dry_run=dry_run,
             quiet=quiet, require_face=require_face, overwrite=overwrite)
+
+
+@command("annotate")
+def annotate_cmd(
+    inputs: list[Path] = typer.Argument(..., help="Images, videos or folders (searched recursively)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Dataset folder (imgs/, aus.csv, manifest.jsonl); rerunning continues it."),
+    size: int = typer.Option(128, "--size", help="Crop side in pixels."),
+    every: str = typer.Option("0.5s", "--every", help="Time between sampled video frames, e.g. 0.5s or 200ms; 0 = every frame."),
+    openface: Path | None = typer.Option(None, "--openface", help="OpenFace CSV or folder of CSVs (AU01_r ... /5) to label the crops with."),
+    min_face: int = typer.Option(40, "--min-face", help="Ignore faces narrower than this many pixels."),
+    workers: int | None = typer.Option(None, "--workers", help="Processes for image files [default: up to 2]."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Crop every face of images and videos and label it with AUs: a dataset for `ganivid train --data`."""
+    from ganivid.annotate import annotate, parse_every
+
+    summary = annotate(inputs, output, size=size, every=parse_every(every), openface=openface,
+                       min_face=min_face, workers=workers, progress=not quiet)
+    typer.echo(summary.report())

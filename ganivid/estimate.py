@@ -1,4 +1,4 @@
-"""Built-in AU intensities (0..1) from the 68 dlib landmarks, with neutral calibration.
+"""Built-in AU intensities (0..1) from the 68 dlib landmarks, neutral calibration, OpenFace import.
 
 Landmarks are first put in a similarity-normalised frame: de-rotated by the crop alignment
 angle (`align.alignment_from_landmarks`), origin at the midpoint of the four eye corners,
@@ -42,10 +42,15 @@ Pitch (nodding) is not corrected — it shortens vertical distances like AU17/AU
 video tracks should use `track_baseline`; in-plane rotation and scale are corrected exactly."""
 from __future__ import annotations
 
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import numpy as np
 
 from ganivid.align import alignment_from_landmarks
 from ganivid.aus import AU_NAMES, NUM_AUS
+from ganivid.errors import DataError
 
 UNSUPPORTED = ("AU6", "AU9", "AU14")
 SUPPORTED: np.ndarray = np.array([n not in UNSUPPORTED for n in AU_NAMES])
@@ -162,3 +167,109 @@ def stable_landmarks(detector, image: np.ndarray, box: tuple[float, float, float
         x, y = cx + dx * w, cy + dy * h
         fits.append(detector.landmarks(image, (x - hw, y - hh, x + hw, y + hh)))
     return np.median(fits, axis=0).astype(np.float32)
+
+
+# --- OpenFace import -----------------------------------------------------------------------
+# FeatureExtraction / FaceLandmarkVidMulti / FaceLandmarkImg write one CSV per input, named
+# after it, with headers like "frame, face_id, timestamp, confidence, success, ..., AU01_r";
+# FaceLandmarkImg says "face" instead of "face_id" and has no frame. Columns are read by name
+# (after stripping the spaces OpenFace puts after each comma), never by position.
+OPENFACE_COLUMNS = tuple(f"AU{int(n[2:]):02d}_r" for n in AU_NAMES)
+
+
+@dataclass(frozen=True)
+class OpenFaceRow:
+    """One face in one frame of an OpenFace CSV."""
+
+    frame: int | None  # OpenFace's frame number (1-based), None for FaceLandmarkImg
+    face: int
+    aus: tuple[float, ...]  # 17 intensities in 0..1 (OpenFace's 0..5 divided by 5)
+    landmarks: np.ndarray | None  # (68, 2) from x_0..x_67, y_0..y_67 when present
+
+
+@dataclass
+class OpenFaceLabels:
+    """OpenFace rows by input-file stem, and the problems met reading them (one line each)."""
+
+    rows: dict[str, list[OpenFaceRow]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def match(self, source: Path, frame: int | None, landmarks: np.ndarray) -> list[float] | None:
+        """AUs of the OpenFace face matching a detected face (frame: 0-based video frame, None
+        for images), by nearest landmarks when the CSV has them; None when nothing matches."""
+        rows = [r for r in self.rows.get(Path(source).stem, [])
+                if frame is None or r.frame is None or r.frame == frame + 1]
+        with_lm = [r for r in rows if r.landmarks is not None]
+        if with_lm:
+            size = float(np.ptp(landmarks[:, 0])) or 1.0
+            dist = [float(np.linalg.norm(r.landmarks - landmarks, axis=1).mean()) for r in with_lm]
+            best = int(np.argmin(dist))
+            return list(with_lm[best].aus) if dist[best] < 0.15 * size else None
+        return list(rows[0].aus) if len(rows) == 1 else None
+
+
+def _number(cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        return float("nan")
+
+
+def read_openface(path: Path) -> OpenFaceLabels:
+    """Rows of an OpenFace CSV or of every CSV under a folder. Files without the 17 AU columns
+    and rows that failed (success 0) or hold non-numbers are reported and skipped.
+
+    Raises:
+        DataError: `path` does not exist or holds no CSV.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.rglob("*.csv"))
+    elif path.is_file():
+        files = [path]
+    else:
+        raise DataError(f"--openface {path}: no such file or folder")
+    if not files:
+        raise DataError(f"--openface {path}: no .csv file in it")
+    out = OpenFaceLabels()
+    for f in files:
+        try:
+            with open(f, newline="", encoding="utf-8-sig") as fh:
+                table = list(csv.reader(fh))
+        except (OSError, UnicodeDecodeError) as ex:
+            out.problems.append(f"{f.name}: unreadable ({ex}), ignored")
+            continue
+        header = [h.strip() for h in table[0]] if table else []
+        col = {h: i for i, h in enumerate(header)}
+        missing = [c for c in OPENFACE_COLUMNS if c not in col]
+        if missing:
+            out.problems.append(f"{f.name}: no column {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
+                                f"(not an OpenFace AU file?), ignored")
+            continue
+        has_lm = all(f"x_{i}" in col and f"y_{i}" in col for i in range(68))
+        face_col = col.get("face_id", col.get("face"))
+        bad = failed = 0
+        rows = out.rows.setdefault(f.stem, [])
+        for line in table[1:]:
+            if not any(c.strip() for c in line):
+                continue
+            cells = [c.strip() for c in line] + [""] * (len(header) - len(line))
+            if "success" in col and _number(cells[col["success"]]) == 0:
+                failed += 1
+                continue
+            aus = np.array([_number(cells[col[c]]) for c in OPENFACE_COLUMNS])
+            if not np.all(np.isfinite(aus)):
+                bad += 1
+                continue
+            lm = None
+            if has_lm:
+                lm = np.array([[_number(cells[col[f"x_{i}"]]), _number(cells[col[f"y_{i}"]])] for i in range(68)])
+                lm = lm if np.all(np.isfinite(lm)) else None
+            frame = _number(cells[col["frame"]]) if "frame" in col else float("nan")
+            face = _number(cells[face_col]) if face_col is not None else 0.0
+            rows.append(OpenFaceRow(int(frame) if np.isfinite(frame) else None, int(face) if np.isfinite(face) else 0,
+                                    tuple(float(v) for v in np.clip(aus / 5.0, 0.0, 1.0)), lm))
+        if failed or bad:
+            out.problems.append(f"{f.name}: {failed} rows with success 0 and {bad} with missing or "
+                                f"non-numeric AUs skipped")
+    return out
