@@ -120,6 +120,7 @@ def _cache_path(output: Path, key: str) -> Path:
 
 def analyse_video(info: VideoInfo, track_cfg, cache: Path | None, reporter: _Reporter) -> tuple[TrackTable, float, float, bool]:
     """The raw track table of a video (from the cache when it matches): (table, decode s, track s, reused)."""
+    from ganivid.pipeline import StageClock, prefetch, timed
     from ganivid.tracking import analyse
     from ganivid.video import read_frames
 
@@ -128,15 +129,15 @@ def analyse_video(info: VideoInfo, track_cfg, cache: Path | None, reporter: _Rep
             return TrackTable.load(cache), 0.0, 0.0, True
         except Exception:  # a damaged cache is only a lost shortcut: analyse again
             cache.unlink(missing_ok=True)
-    decode = [0.0]
+    clock, wait = StageClock(), [0.0]
     p, advance = reporter.progress("analyse", info.frame_count)
 
     def frames():
-        it = read_frames(info.path, upright=bool(info.rotation))
+        it = prefetch(timed(read_frames(info.path, upright=bool(info.rotation)), clock))
         while True:
             t = time.perf_counter()
             f = next(it, None)
-            decode[0] += time.perf_counter() - t
+            wait[0] += time.perf_counter() - t
             if f is None:
                 return
             yield f
@@ -148,7 +149,8 @@ def analyse_video(info: VideoInfo, track_cfg, cache: Path | None, reporter: _Rep
     total = time.perf_counter() - t0
     if cache is not None:
         table.save(cache)
-    return table, decode[0], total - decode[0], False
+    # Decoding runs ahead in its own thread: charge tracking only for the time not spent waiting.
+    return table, clock.decode, total - wait[0], False
 
 
 def _runs(table: TrackTable, idx: np.ndarray) -> list[np.ndarray]:
@@ -249,10 +251,12 @@ def _check_faces(faces: str) -> None:
     raise ConfigError(f"--faces {faces!r}: use largest, all, a track id or ref:IMAGE")
 
 
-def _engine(model: str | Path | None, device: str, batch_size: int | None):
+def _engine(model, device: str, batch_size: int | None):
     from ganivid.engine import Engine
     from ganivid.errors import CheckpointError
 
+    if isinstance(model, Engine):  # already loaded: callers animating many clips load once
+        return model
     if model is None:
         if not DEFAULT_MODEL.is_file():
             raise CheckpointError(f"the shipped model {DEFAULT_MODEL} is missing; pass --model PATH")
@@ -296,7 +300,7 @@ def describe(info: VideoInfo, curve, au, expression, model=None, device: str = "
 
 
 def animate(input: str | Path, output: str | Path | None = None, curve: str | Path | None = None, *,
-            au: Sequence[str] = (), expression: str | None = None, model: str | Path | None = None,
+            au: Sequence[str] = (), expression: str | None = None, model=None,
             device: str = "auto", batch_size: int | None = None, faces: str = "largest",
             detect_every: int = 12, source_aus: str = "estimate", crf: int | None = None,
             preset: str | None = None, codec: str | None = None, pix_fmt: str | None = None,
@@ -308,7 +312,8 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
         input, output: video files (output default: `<input>.animated.<ext>` beside it).
         curve: AU curve file (JSON, CSV or TOML); `au` (["AU12=0.8"]) and `expression`
             ("smile:0.7") add constant edits.
-        model: inference checkpoint (default: the shipped models/ganivid.safetensors).
+        model: inference checkpoint (default: the shipped models/ganivid.safetensors), or a
+            loaded `ganivid.engine.Engine`.
         device, batch_size: where and how many crops per generator pass.
         faces: largest, all, a track id, or ref:IMAGE (the person in that photo).
         detect_every: run the face detector every k frames (tracking in between).

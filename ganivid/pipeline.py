@@ -87,7 +87,7 @@ class _Stages:
         self.stop.set()
 
 
-def _timed(it: Iterable[Frame], clock: StageClock) -> Iterator[Frame]:
+def timed(it: Iterable[Frame], clock: StageClock) -> Iterator[Frame]:
     """Iterate, charging the time spent waiting for each frame to `clock.decode`."""
     it = iter(it)
     while True:
@@ -98,6 +98,40 @@ def _timed(it: Iterable[Frame], clock: StageClock) -> Iterator[Frame]:
             return
         clock.decode += time.perf_counter() - t
         yield frame
+
+
+def prefetch(items: Iterable, depth: int = 8) -> Iterator:
+    """Iterate `items` in a background thread, `depth` items ahead (decoding overlaps the consumer).
+
+    Errors in the producer are re-raised in the consumer; closing the iterator stops the producer."""
+    stages = _Stages(depth)
+
+    def produce() -> None:
+        try:
+            for item in items:
+                stages.put(stages.q_in, item)
+            stages.put(stages.q_in, _END)
+        except _Failed:
+            pass
+        except BaseException as ex:
+            stages.fail(ex)
+
+    worker = threading.Thread(target=produce, name="ganivid-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            try:
+                item = stages.get(stages.q_in)
+            except _Failed:
+                break
+            if item is _END:
+                break
+            yield item
+    finally:
+        stages.stop.set()
+        worker.join()
+    if stages.error is not None:
+        raise stages.error
 
 
 def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: Engine,
@@ -120,7 +154,7 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
 
     def decode() -> None:
         try:
-            for frame in _timed(frames, clock):
+            for frame in timed(frames, clock):
                 jobs = plan(frame.index)
                 t = time.perf_counter()
                 crops = [crop_face(frame.image, j.alignment, n) for j in jobs]

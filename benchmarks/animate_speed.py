@@ -1,0 +1,199 @@
+"""Speed of `ganivid animate` on a generated 10 s 640x360 one-face clip; prints one JSON line.
+
+Measured in one run: per-stage ms/frame of the real pipeline, end-to-end fps, generator-only
+fps (the same engine on crops of the clip), a naive loop (detect every frame, batch 1,
+sequential), the pipeline with a zero-cost generator, and peak RSS of a 60 s vs the 10 s clip
+(each in its own process). Model: models/ganivid.safetensors if present, else a randomly
+initialised generator of the `cpu` training preset (or 128 px, width 32, 4 blocks if there is
+no such preset); the JSON says which.
+
+    python benchmarks/animate_speed.py [--workdir DIR] [--keep]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+W, H, FPS = 640, 360, 25
+
+
+def make_clip(path: Path, seconds: float) -> Path:
+    """The astronaut travelling, zooming and turning over a textured background (10 s cycle)."""
+    import av
+    from skimage import data
+
+    from ganivid.align import Alignment
+    from ganivid.testclips import background, render, sprite
+
+    face, bg = sprite(data.astronaut()), background(W, H)
+    out = av.open(str(path), "w")
+    v = out.add_stream("libx264", rate=FPS, options={"crf": "18", "preset": "veryfast"})
+    v.width, v.height, v.pix_fmt = W, H, "yuv420p"
+    for i in range(round(seconds * FPS)):
+        u = (i / FPS % 10) / 10
+        pose = Alignment(W * (0.35 + 0.3 * np.sin(np.pi * u)), H * (0.5 + 0.08 * np.sin(2 * np.pi * u)),
+                         220 * (1 + 0.25 * np.sin(2 * np.pi * u)), 12 * np.sin(2 * np.pi * u))
+        f = av.VideoFrame.from_ndarray(render(bg, [(face, pose)])[0], format="rgb24")
+        f.pts = i
+        out.mux(v.encode(f))
+    out.mux(v.encode())
+    out.close()
+    return path
+
+
+def model_file(work: Path) -> tuple[Path, str]:
+    """The model to measure and how it was chosen."""
+    shipped = ROOT / "models" / "ganivid.safetensors"
+    if shipped.is_file():
+        return shipped, f"shipped {shipped.relative_to(ROOT)}"
+    from dataclasses import asdict
+
+    from ganivid.checkpoint import save_inference
+    from ganivid.config import ModelConfig, load_config
+    from ganivid.networks import Generator
+
+    try:
+        cfg, how = load_config("cpu")[0], "random init, training/cpu.toml model config"
+    except Exception:
+        cfg, how = ModelConfig(image_size=128, conv_dim=32, repeat_num=4), "random init, 128 px width 32, 4 blocks"
+    torch.manual_seed(0)
+    path = save_inference(work / "random.safetensors", Generator(cfg), cfg)
+    return path, f"{how} {asdict(cfg)}"
+
+
+class NullGenerator(torch.nn.Module):
+    """Costs nothing but still edits: colour = the negated input, attention 0.8."""
+
+    def forward(self, x: torch.Tensor, aus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return -x, torch.full_like(x[:, :1], 0.8)
+
+
+def child(clip: str, out: str, model: str, null: bool) -> None:
+    """One animate run in this process; prints its timings and peak RSS as JSON."""
+    from ganivid.animate import animate
+    from ganivid.engine import Engine
+
+    engine = Engine(NullGenerator(), Engine.from_checkpoint(model, "cpu").image_size, "cpu") if null else model
+    t = time.perf_counter()
+    r = animate(clip, out, expression="smile:0.8", model=engine, overwrite=True)
+    wall = time.perf_counter() - t
+    r.track_cache.unlink(missing_ok=True)
+    print(json.dumps({"frames": r.frames, "wall": wall, "times": r.times.__dict__,
+                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def run_child(*args: str) -> dict:
+    p = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=False)
+    if p.returncode:
+        raise SystemExit(p.stderr)
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def generator_only(model: str, clip: Path, frames: int = 48) -> float:
+    """Crops/s of the engine alone on real crops with changing targets (nothing cached)."""
+    from ganivid.align import alignment_from_landmarks, crop_face
+    from ganivid.aus import expression
+    from ganivid.engine import Engine
+    from ganivid.faces import DlibDetector
+    from ganivid.video import read_frames
+
+    eng = Engine.from_checkpoint(model, "cpu")
+    det = DlibDetector()
+    crops = []
+    for f in read_frames(clip):
+        found = det.detect(f.image)
+        if found:
+            crops.append(crop_face(f.image, alignment_from_landmarks(found[0].landmarks), eng.image_size))
+        if len(crops) == frames:
+            break
+    targets = np.stack([expression("smile", 0.8 * (i + 1) / len(crops)) for i in range(len(crops))])
+    eng.edit(crops[:eng.batch_size], targets[:eng.batch_size] * 0.5)  # warm-up (allocations)
+    t = time.perf_counter()
+    for i in range(0, len(crops), eng.batch_size):
+        eng.edit(crops[i:i + eng.batch_size], targets[i:i + eng.batch_size])
+    return len(crops) / (time.perf_counter() - t)
+
+
+def naive(model: str, clip: Path, out: Path) -> float:
+    """fps of the obvious loop: decode, detect + landmarks every frame, estimate, crop, generator
+    on one crop, paste, encode, one frame after the other."""
+    from ganivid.align import alignment_from_landmarks, crop_face, paste_back
+    from ganivid.aus import expression
+    from ganivid.engine import Engine
+    from ganivid.estimate import estimate_aus
+    from ganivid.faces import DlibDetector
+    from ganivid.video import Frame, probe, read_frames
+    from ganivid.videowriter import VideoWriter
+
+    eng = Engine.from_checkpoint(model, "cpu", batch_size=1)
+    det = DlibDetector()
+    smile = expression("smile", 0.8)
+    t = time.perf_counter()
+    n = 0
+    with VideoWriter(out, probe(clip), overwrite=True) as w:
+        for f in read_frames(clip):
+            image = f.image
+            for d in det.detect(image)[:1]:
+                target = np.where(smile > 0, smile, np.nan_to_num(estimate_aus(d.landmarks)))
+                al = alignment_from_landmarks(d.landmarks)
+                crop = crop_face(image, al, eng.image_size)
+                image = paste_back(image, crop, eng.edit([crop], target[None])[0].image, al)
+            w.write(Frame(f.index, f.pts, f.time_s, f.duration, image))
+            n += 1
+    return n / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workdir", type=Path)
+    ap.add_argument("--child", nargs=4)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    if args.child:
+        clip, out, model, null = args.child
+        return child(clip, out, model, null == "null")
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="ganivid-speed-"))
+    work.mkdir(parents=True, exist_ok=True)
+    model, how = model_file(work)
+    clip10 = make_clip(work / "clip10.mp4", 10)
+    clip60 = make_clip(work / "clip60.mp4", 60)
+    e2e = run_child(str(clip10), str(work / "out10.mp4"), str(model), "real")
+    nogen = run_child(str(clip10), str(work / "nogen10.mp4"), str(model), "null")
+    long = run_child(str(clip60), str(work / "out60.mp4"), str(model), "real")
+    gen_fps = generator_only(str(model), clip10)
+    naive_fps = naive(str(model), clip10, work / "naive10.mp4")
+    n = e2e["frames"]
+    t = e2e["times"]
+    e2e_fps, nogen_fps = n / e2e["wall"], nogen["frames"] / nogen["wall"]
+    result = {
+        "benchmark": "animate_speed", "model": how, "clip": f"{W}x{H} {FPS} fps 10 s, one face", "frames": n,
+        "cpu_threads": torch.get_num_threads(), "cores": os.cpu_count(),
+        "ms_per_frame": {k: round(1000 * t[v] / n, 2) for k, v in (
+            ("decode", "decode"), ("detect_track", "track"), ("estimate", "estimate"), ("crop", "crop"),
+            ("generator", "generator"), ("paste", "paste"), ("encode", "encode"))},
+        "end_to_end_fps": round(e2e_fps, 2), "generator_only_fps": round(gen_fps, 2), "naive_fps": round(naive_fps, 2),
+        "pipeline_no_generator_fps": round(nogen_fps, 1),
+        "e2e_over_generator": round(e2e_fps / gen_fps, 3), "e2e_over_naive": round(e2e_fps / naive_fps, 3),
+        "rss_10s_mb": round(e2e["rss_mb"], 1), "rss_60s_mb": round(long["rss_mb"], 1),
+        "rss_ratio": round(long["rss_mb"] / e2e["rss_mb"], 3),
+    }
+    result["goals_met"] = {"e2e>=0.85*generator": result["e2e_over_generator"] >= 0.85,
+                           "e2e>=1.5*naive": result["e2e_over_naive"] >= 1.5,
+                           "no_generator>=150fps": nogen_fps >= 150, "rss_ratio<=1.1": result["rss_ratio"] <= 1.1}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
