@@ -89,6 +89,17 @@ class VideoInfo:
         return lines
 
 
+@dataclass
+class DecodeStats:
+    """Frames decoded by this process, all files together: tests and benchmarks read it to check
+    that seeking (`read_frames_at`) decodes a few GOPs, not the whole file."""
+
+    frames: int = 0
+
+
+DECODE_STATS = DecodeStats()
+
+
 def _reason(ex: Exception) -> str:
     """The FFmpeg message of a PyAV error without errno and path noise."""
     return getattr(ex, "strerror", None) or str(ex)
@@ -152,6 +163,7 @@ def _first_frame_matrix(container: av.container.InputContainer, stream) -> tuple
     """Rotation and display matrix, read from the first decoded frame's side data."""
     try:
         frame = next(container.decode(stream))
+        DECODE_STATS.frames += 1
     except StopIteration:
         raise VideoError(f"{container.name} has a video stream without decodable frames") from None
     except av.FFmpegError as ex:
@@ -217,7 +229,9 @@ def from_upright(image: np.ndarray, rotation: int) -> np.ndarray:
 def _decode(container, stream, path: Path) -> Iterator[av.VideoFrame]:
     """Decode every frame, the decoder's final flush included; FFmpeg errors become VideoError."""
     try:
-        yield from container.decode(stream)  # PyAV feeds the flush packet (dts None) itself
+        for frame in container.decode(stream):  # PyAV feeds the flush packet (dts None) itself
+            DECODE_STATS.frames += 1
+            yield frame
     except av.FFmpegError as ex:
         raise VideoError(f"cannot decode {path}: {_reason(ex)} (file damaged or truncated?)") from ex
 
