@@ -208,35 +208,6 @@ def select_faces(table: TrackTable, faces: str) -> TrackTable:
     return select(table, faces)
 
 
-def _parse_inline(au: Sequence[str], expression: str | None) -> np.ndarray:
-    """Interim constant edits (replaced by ganivid.curves)."""
-    from ganivid.aus import au_index
-    from ganivid.aus import expression as expr
-    from ganivid.errors import CurveError
-
-    target = np.full(NUM_AUS, np.nan, np.float32)
-    if expression:
-        name, _, s = expression.partition(":")
-        vec = expr(name, float(s) if s else 1.0)
-        target = np.where(vec > 0, vec, target)
-    for a in au:
-        name, sep, v = a.partition("=")
-        if not sep:
-            raise CurveError(f"--au {a!r}: use NAME=VALUE, e.g. AU12=0.8")
-        try:
-            target[au_index(name)] = float(v)
-        except ValueError:
-            raise CurveError(f"--au {a!r}: {v!r} is not a number") from None
-    return target
-
-
-def _targets(curve, au, expression, times: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """Target AUs (N, 17) in [0, 1] at `times` for rows whose own AUs are `source` (N, 17)."""
-    edit = _parse_inline(au, expression)
-    base = np.nan_to_num(source, nan=0.0)
-    return np.clip(np.where(np.isnan(edit), base, edit), 0, 1).astype(np.float32)
-
-
 def default_output(input: Path) -> Path:
     """`clip.mp4` -> `clip.animated.mp4` beside it."""
     return input.with_name(f"{input.stem}.animated{input.suffix if input.suffix.lower() in ('.mp4', '.mov', '.mkv', '.webm') else '.mp4'}")
@@ -264,33 +235,36 @@ def _engine(model, device: str, batch_size: int | None):
     return Engine.from_checkpoint(str(model), device, batch_size)
 
 
-def describe(info: VideoInfo, curve, au, expression, model=None, device: str = "auto") -> None:
-    """Print the probe, the faces found in a few frames, and the target AU table, then stop."""
-    from rich.table import Table
-
+def describe(info: VideoInfo, program, model=None, device: str = "auto") -> None:
+    """Print the probe, the faces found in a few frames, the model and the target AU table."""
     from rich.console import Console
+    from rich.table import Table
 
     from ganivid.faces import DlibDetector
     from ganivid.video import read_frames_at
 
     out = Console(highlight=False)  # the dry run's report is the command's output: stdout
-    for line in info.summary():
+
+    def say(line: str) -> None:
         out.print(line, markup=False, soft_wrap=True)
+
+    for line in info.summary():
+        say(line)
     dur = info.duration_s or 0.0
-    times = [dur * k / 4 for k in range(4)] if dur > 0 else [0.0]
     detector = DlibDetector()
-    for f in read_frames_at(info.path, times=times, upright=bool(info.rotation)):
+    for f in read_frames_at(info.path, times=[dur * k / 4 for k in range(4)], upright=bool(info.rotation)):
         found = detector.detect(f.image)
         sizes = ", ".join(f"{int(d.box[2] - d.box[0])}x{int(d.box[3] - d.box[1])} px" for d in found)
-        out.print(f"frame #{f.index} at {f.time_s:.2f} s: {len(found)} face(s)"
-                               + (f" ({sizes})" if sizes else ""), markup=False)
+        say(f"frame #{f.index} at {f.time_s:.2f} s: {len(found)} face(s)" + (f" ({sizes})" if sizes else ""))
     engine = _engine(model, device, None)
-    out.print(f"model: {engine.image_size} px crops, {NUM_AUS} AUs, device {engine.device}, "
-                           f"batch {engine.batch_size}", markup=False)
-    grid = np.array(sorted(set(np.round(np.linspace(0, dur, 6), 3)))) if dur > 0 else np.zeros(1)
-    target = _targets(curve, au, expression, grid, np.zeros((len(grid), NUM_AUS), np.float32))
+    say(f"model: {engine.image_size} px crops, {NUM_AUS} AUs, device {engine.device}, batch {engine.batch_size}")
+    for line in program.summary():
+        say(line)
+    end = max(dur, program.last_time(info.fps))
+    grid = np.unique(np.round(np.r_[np.linspace(0, end, 6), dur], 3))
+    target = program.evaluate(grid, fps=info.fps)
     changed = [i for i in range(NUM_AUS) if np.any(target[:, i] != 0)]
-    table = Table(title="target AUs (actor's own AUs shown as 0)")
+    table = Table(title="target AUs (the actor's own AUs counted as 0)")
     table.add_column("time (s)", justify="right")
     for i in changed:
         table.add_column(AU_NAMES[i], justify="right")
@@ -327,6 +301,7 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
     Raises:
         VideoError, CurveError, CheckpointError, ConfigError, NoFaceError: one-line user errors.
     """
+    from ganivid.curves import build_program
     from ganivid.smoothing import smooth
     from ganivid.tracking import TrackConfig
     from ganivid.video import probe, read_frames
@@ -336,11 +311,13 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         info = probe(input)
-        _targets(curve, au, expression, np.zeros(1), np.zeros((1, NUM_AUS), np.float32))  # errors first
+        program = build_program(curve, au, expression)  # curve errors before any decoding
         _check_faces(faces)
         if dry_run:
-            describe(info, curve, au, expression, model, device)
+            describe(info, program, model, device)
             return AnimateResult(None, 0, 0, 0, tuple(reporter.warnings))
+        if program.is_empty:
+            raise ConfigError("nothing to change: give --au-curve FILE, --au AU12=0.8 or --expression smile:0.7")
         out = Path(output) if output is not None else default_output(info.path)
         if stats is not None and not Path(stats).parent.is_dir():
             raise ConfigError(f"--stats: folder {Path(stats).parent} does not exist")
@@ -364,7 +341,7 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
             chosen = np.isin(table.frame * 10**6 + table.track_id, picked.frame * 10**6 + picked.track_id)
         targets = np.full((len(table), NUM_AUS), np.nan, np.float32)
         if chosen.any():
-            targets[chosen] = _targets(curve, au, expression, table.time_s[chosen], actor[chosen])
+            targets[chosen] = program.evaluate(table.time_s[chosen], actor[chosen], table.frame[chosen], info.fps)
         t_estimate = time.perf_counter() - t1
         if stats is not None:
             cols = {n: actor[:, i] for i, n in enumerate(AU_NAMES)}

@@ -177,6 +177,11 @@ def clips(face, work, model) -> dict[str, Path]:
             out.mux(a.encode(af))
         out.mux(a.encode())
     (d / "exists.mp4").write_bytes(b"keep me")
+    (d / "broken.json").write_text('{"curves": [\n  {"au": "AU12", "keys": [[0, 0], [1, 0.5]]\n]}\n')
+    (d / "negative.json").write_text('{"curves": [{"au": "AU12", "keys": [[-1, 0], [1, 0.5]]}]}')
+    (d / "unsorted.csv").write_text("time,target,value\n0,AU12,0\n2,AU12,1\n1,AU12,0.5\n")
+    (d / "nan.json").write_text('{"curves": [{"au": "AU12", "keys": [[0, NaN]]}]}')
+    (d / "unknown.toml").write_text('[[curves]]\nau = "AU99"\nkeys = [[0, 0.5]]\n')
     other = save_inference(d / "other.safetensors", Generator(CFG), CFG, crop_spec="ffhq-1024")
     return {"good": good, "empty": empty, "truncated": trunc, "dir": d, "other_model": other, "model": model}
 
@@ -194,8 +199,15 @@ BAD = [  # (id, input, extra args, expected message)
     ("no video stream", "dir/audio.m4a", [], "no video stream"),
     ("no face, required", "empty", ["--require-face"], "no usable face"),
     ("unknown AU", "good", ["--au", "AU99=0.5"], "valid AUs: AU1, AU2, AU4"),
+    ("unknown AU in curve", "good", ["--au-curve", "dir/unknown.toml"], "unknown.toml, curve 1: unknown AU 'AU99'; valid AUs: AU1"),
     ("malformed AU edit", "good", ["--au", "AU12"], "AU12=0.8"),
     ("unknown expression", "good", ["--expression", "grin:0.5"], "known: neutral, smile"),
+    ("malformed curve file", "good", ["--au-curve", "dir/broken.json"], "broken.json:3:1: malformed JSON"),
+    ("negative time", "good", ["--au-curve", "dir/negative.json"], "negative.json, curve 1, key 1: time -1 is negative"),
+    ("unsorted times", "good", ["--au-curve", "dir/unsorted.csv"], "unsorted.csv:4: time 1s is not after"),
+    ("NaN value", "good", ["--au-curve", "dir/nan.json"], "nan.json, curve 1, key 1: value is nan"),
+    ("missing curve file", "good", ["--au-curve", "dir/none.json"], "none.json does not exist"),
+    ("nothing to change", "good", ["--no-edit"], "nothing to change"),
     ("existing output", "good", ["-o", "dir/exists.mp4"], "already exists"),
     ("output is input", "good", ["-o", "good"], "is the input file"),
     ("missing output folder", "good", ["-o", "dir/nowhere/out.mp4"], "does not exist"),
@@ -213,7 +225,9 @@ def test_bad_input_gives_one_clear_line(name, src, extra, message, clips):
             return str(clips[a])
         return str(clips["dir"] / a[4:]) if a.startswith("dir") else a
 
-    args = [resolve(src), *[resolve(a) for a in extra]]
+    args = [resolve(src), *[resolve(a) for a in extra if a != "--no-edit"]]
+    if not {"--au", "--au-curve", "--expression", "--no-edit"} & set(extra):
+        args += ["--au", "AU12=1"]
     if "-o" not in extra:
         args += ["-o", str(clips["dir"] / "target.mp4")]
     if "--model" not in extra:
