@@ -216,8 +216,8 @@ class AUProgram:
             elif fps or self.fps:
                 out.append(t.frame / float(fps or self.fps))
             else:
-                raise CurveError(f"{curve.where}, key {i + 1}: frame time {t} needs a frame rate; "
-                                 "add \"fps\" to the curve file")
+                raise CurveError(f"{curve.where}, key {i + 1}: frame time {t} needs a frame rate "
+                                 "(the video's, or \"fps\" in a JSON/TOML curve file)")
         secs = np.asarray(out, np.float64)
         bad = np.nonzero(np.diff(secs) <= 0)[0]
         if bad.size:
