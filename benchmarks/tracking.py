@@ -1,0 +1,149 @@
+"""Face tracking quality and cost on synthetic clips of real portraits with known trajectories.
+
+Prints one JSON line. Alignment error: distance between the smoothed crop centre and the true
+one (the alignment of the still portrait's landmarks under the known transform), over the true
+inter-ocular distance. Jitter: mean |second difference| of the smoothed centre over the same for
+the unsmoothed centre (`jitter_ratio`; part of it is the true motion's acceleration, so
+`noise_jitter_ratio` takes the truth out first). Id switches: changes of the track id matched
+to one true face. Cost: ms per frame, detecting every frame vs every k frames.
+
+    python benchmarks/tracking.py [--fps 25] [--every 12]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import cv2
+import numpy as np
+import torch
+
+from ganivid import testclips as tc
+from ganivid.align import LEFT_EYE, RIGHT_EYE, alignment_from_landmarks
+from ganivid.smoothing import smooth
+from ganivid.tracking import TrackConfig, analyse
+
+
+def portraits() -> tuple[np.ndarray, np.ndarray]:
+    """skimage's astronaut and matplotlib's Grace Hopper (both public domain)."""
+    import matplotlib.cbook as cbook
+    from PIL import Image
+    from skimage import data
+
+    with cbook.get_sample_data("grace_hopper.jpg") as f:
+        return data.astronaut(), np.asarray(Image.open(f).convert("RGB"))
+
+
+def match(clip: tc.Clip, table) -> dict[str, list[tuple[int, int | None]]]:
+    """Per true face: (frame, row index or None) for each frame where at least half of it is visible."""
+    out: dict[str, list] = {}
+    for f, faces in enumerate(clip.truth):
+        lo, hi = np.searchsorted(table.frame, [f, f + 1])
+        for name, lm in faces.items():
+            if clip.visible[f][name] < 0.5:
+                continue
+            g = alignment_from_landmarks(lm)
+            best = None
+            if hi > lo:
+                d = np.hypot(table.params[lo:hi, 0] - g.cx, table.params[lo:hi, 1] - g.cy)
+                if d.min() < 0.25 * g.size:
+                    best = lo + int(d.argmin())
+            out.setdefault(name, []).append((f, best))
+    return out
+
+
+def second_diff(c: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """|second difference| of positions c (T, 2) per frame, time-aware (so VFR sampling of a
+    smooth path is not counted as jitter), in pixels per mean frame step squared."""
+    if len(c) < 3:
+        return np.zeros(0)
+    dt = np.diff(t)
+    v = np.diff(c, axis=0) / dt[:, None]
+    acc = 2 * np.diff(v, axis=0) / (t[2:] - t[:-2])[:, None]
+    return np.hypot(*acc.T) * np.mean(dt) ** 2
+
+
+def evaluate(clip: tc.Clip, raw, smoothed) -> dict:
+    """Errors, jitter terms, id switches and coverage of one clip."""
+    err, err_raw, jit_s, jit_r, noise_s, noise_r, switches, seen, total = [], [], [], [], [], [], 0, 0, 0
+    for name, pairs in match(clip, raw).items():
+        # A new id after a true scene cut is by design (cuts reset tracks), not a switch.
+        ids = [(int(np.searchsorted(clip.cuts, f, side="right")), int(raw.track_id[r])) for f, r in pairs if r is not None]
+        switches += sum(a[0] == b[0] and a[1] != b[1] for a, b in zip(ids[:-1], ids[1:]))
+        seen, total = seen + len(ids), total + len(pairs)
+        run: list[tuple[int, int]] = []
+        for f, r in pairs + [(-1, None)]:
+            if r is not None and (not run or (f == run[-1][0] + 1 and raw.track_id[r] == raw.track_id[run[-1][1]])):
+                run.append((f, r))
+                continue
+            if len(run) > 2:
+                rows = [r for _, r in run]
+                truth = np.array([alignment_from_landmarks(clip.truth[f][name]).as_array()[:2] for f, _ in run])
+                iod = np.array([np.linalg.norm(clip.truth[f][name][RIGHT_EYE].mean(0) - clip.truth[f][name][LEFT_EYE].mean(0))
+                                for f, _ in run])
+                cs, cr = smoothed.params[rows, :2], raw.params[rows, :2]
+                err += list(np.hypot(*(cs - truth).T) / iod)
+                err_raw += list(np.hypot(*(cr - truth).T) / iod)
+                t = raw.time_s[rows]
+                jit_s += list(second_diff(cs, t))
+                jit_r += list(second_diff(cr, t))
+                noise_s += list(second_diff(cs - truth, t))
+                noise_r += list(second_diff(cr - truth, t))
+            run = [(f, r)] if r is not None else []
+    return dict(err=err, err_raw=err_raw, jit_s=jit_s, jit_r=jit_r, noise_s=noise_s, noise_r=noise_r,
+                switches=switches, seen=seen, total=total)
+
+
+def cost(clip: tc.Clip, cfg: TrackConfig, repeat: int = 3) -> float:
+    """Best-of-`repeat` analysis CPU time per frame in ms (CPU time: the machine is shared)."""
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.process_time()
+        analyse(clip, cfg)
+        best = min(best, time.process_time() - t0)
+    return 1000 * best / len(clip.frames)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fps", type=float, default=25.0)
+    ap.add_argument("--every", type=int, default=TrackConfig().detect_every)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)  # CPU time of one thread: comparable between runs on a shared machine
+    astronaut, hopper = portraits()
+    a, g = tc.sprite(astronaut), tc.sprite(hopper)
+    clips = {"moving": tc.moving_clip(a, fps=args.fps), "moving_vfr": tc.moving_clip(g, fps=args.fps, vfr=True),
+             "crossing": tc.crossing_clip(a, g, fps=args.fps), "reentry": tc.reentry_clip(g, fps=args.fps),
+             "cut": tc.cut_clip(a, fps=args.fps)}
+    cfg = TrackConfig(detect_every=args.every)
+    res = {}
+    for name, clip in clips.items():
+        raw = analyse(clip, cfg)
+        res[name] = evaluate(clip, raw, smooth(raw))
+    cat = lambda k: np.concatenate([np.asarray(r[k], float) for r in res.values()])
+    every = TrackConfig(detect_every=1)
+    hd = tc.moving_clip(a, n_frames=30, size=(1280, 720), fps=args.fps)
+    c1, ck = np.mean([cost(c, every) for c in clips.values()]), np.mean([cost(c, cfg) for c in clips.values()])
+    h1, hk = cost(hd, every, 2), cost(hd, cfg, 2)
+    out = {
+        "benchmark": "tracking", "clips": {k: len(c.frames) for k, c in clips.items()}, "detect_every": args.every,
+        "align_err_median": round(float(np.median(cat("err"))), 4), "align_err_p95": round(float(np.percentile(cat("err"), 95)), 4),
+        "align_err_raw_median": round(float(np.median(cat("err_raw"))), 4),
+        "align_err_raw_p95": round(float(np.percentile(cat("err_raw"), 95)), 4),
+        "align_err_median_per_clip": {k: round(float(np.median(r["err"])), 4) for k, r in res.items()},
+        "jitter_ratio": round(float(cat("jit_s").mean() / cat("jit_r").mean()), 3),
+        "noise_jitter_ratio": round(float(cat("noise_s").mean() / cat("noise_r").mean()), 3),
+        "jitter_ratio_per_clip": {k: round(float(np.mean(r["jit_s"]) / np.mean(r["jit_r"])), 3) for k, r in res.items()},
+        "id_switches": {k: r["switches"] for k, r in res.items()},
+        "face_frames_fraction": {k: round(r["seen"] / max(r["total"], 1), 3) for k, r in res.items()},
+        "ms_per_frame_detect_every_frame": round(float(c1), 2), "ms_per_frame_tracking": round(float(ck), 2),
+        "speedup": round(float(c1 / ck), 2),
+        "ms_per_frame_1280x720": {"detect_every_frame": round(h1, 2), "tracking": round(hk, 2), "speedup": round(h1 / hk, 2)},
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,374 @@
+"""Faces through a video: detection every k frames, landmark tracking between, stable track ids.
+
+Every frame each live track's landmarks are refitted in a canonical upright patch placed where
+the previous landmarks predict the face (one landmark fit per face per frame, whatever the
+resolution); a thumbnail of the refitted face is compared with the track's template from its
+last detection, and the detector runs early when that similarity drops. Detections are
+associated with tracks by box overlap; a face that comes back near where a lost track was
+predicted gets that id back; scene cuts end all tracks; short gaps are interpolated."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+import cv2
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from ganivid.align import Alignment, alignment_from_landmarks, crop_matrix
+from ganivid.errors import ConfigError, VideoError
+from ganivid.faces import DlibDetector, _to_rgb, face_encoding
+from ganivid.tracktable import DETECTED, INTERPOLATED, TRACKED, TrackTable, _empty
+
+PATCH = 160  # canonical patch side for landmark refits: a face there is ~110 px, the model's sweet spot
+THUMB = 24  # side of the grey thumbnail compared with a track's template
+THUMB_SPAN = 0.7  # thumbnail covers this fraction of the crop side: brows to chin, little background
+# Landmark-fit box side / crop side. HOG boxes range 0.70-0.83 of the crop; near 0.83 the fit
+# feeds on itself (bigger box, bigger face, bigger box...) and the crop grows frame after frame,
+# while 0.70 converges for every face tried, so one fixed ratio serves all tracks.
+BOX_RATIO = 0.7
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    """How faces are found and followed; defaults suit 25-60 fps footage of 1-4 people."""
+
+    detect_every: int = 15  # run the detector every k frames (and whenever a track looks unsure)
+    detect_side: int = 640  # detect on the frame downscaled to this longer side (faces >= ~80 px there)
+    upsample: int = 0  # dlib HOG upsampling: 1 finds faces half as big, 4x slower
+    cnn: bool = False  # dlib's CNN detector: finds turned faces, ~50x slower on CPU
+    min_similarity: float = 0.5  # thumbnail/template correlation below which the detector is rerun
+    iou_match: float = 0.3  # least box overlap to associate a detection with a track
+    max_gap: int = 5  # missing frames up to this many are interpolated; longer gaps stay unedited
+    reid_window: float = 2.0  # seconds a lost track can get its id back
+    reid_distance: float = 0.6  # how near (in crop sizes) a returning face must be to its lost track
+    cut_threshold: float = 0.12  # mean abs difference (0..1) of 64-px grey thumbnails that means a cut
+    cut_hist: float = 0.2  # ... when the grey histograms also differ this much (pans keep them)
+    encodings: bool = False  # 128-d identity per track (~0.2 s each) for select(..., reference=)
+
+    def __post_init__(self):
+        checks = {"detect_every": self.detect_every >= 1, "detect_side": self.detect_side >= 64,
+                  "upsample": 0 <= self.upsample <= 3, "min_similarity": -1 <= self.min_similarity < 1,
+                  "iou_match": 0 < self.iou_match < 1, "max_gap": self.max_gap >= 0,
+                  "reid_window": self.reid_window >= 0, "reid_distance": self.reid_distance >= 0,
+                  "cut_threshold": 0 < self.cut_threshold, "cut_hist": 0 <= self.cut_hist <= 1}
+        for name, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"invalid tracking option {name}={getattr(self, name)!r}")
+
+
+@dataclass
+class _Track:
+    id: int
+    al: np.ndarray  # (4,) cx, cy, size, angle of the last fit
+    lm: np.ndarray  # (68, 2)
+    time: float
+    frame: int  # position in the clip
+    template: np.ndarray  # (THUMB, THUMB) zero-mean unit-norm grey
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # per second
+    similarity: float = 1.0
+
+    def predict(self, t: float) -> np.ndarray:
+        """Alignment expected at time t (constant velocity, at most 0.2 s ahead: after that it's a guess)."""
+        return self.al + self.velocity * min(max(t - self.time, 0.0), 0.2)
+
+
+def _frame(item) -> tuple[int, float, np.ndarray]:
+    """(index, time_s, image) from a triple or from an object with index/time/image attributes."""
+    if isinstance(item, (tuple, list)):
+        index, t, image = item
+    else:
+        index, image = item.index, item.image
+        t = next((getattr(item, n) for n in ("time_s", "time", "pts") if getattr(item, n, None) is not None), None)
+    if t is None:
+        raise VideoError(f"frame {index} has no timestamp")
+    return int(index), float(t), _to_rgb(np.asarray(image))
+
+
+def _box(al: np.ndarray) -> np.ndarray:
+    """Upright detector-like box (x0, y0, x1, y1) for an alignment."""
+    h = 0.5 * BOX_RATIO * al[2]
+    return np.array([al[0] - h, al[1] - h, al[0] + h, al[1] + h])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix of boxes a (n, 4) and b (m, 4)."""
+    a, b = a[:, None], b[None]
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = iw * ih
+    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])
+    return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
+
+
+def _patch(img: np.ndarray, al: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Upright grey n x n crop at alignment `al` and its 2x3 frame->patch matrix; big faces are
+    area-shrunk by an integer factor from their region only, so 4K frames cost no more than small ones."""
+    m = crop_matrix(Alignment(*al), n)
+    q = int(al[2] / (1.5 * n))  # shrink so the patch samples at most ~1.5 source pixels per pixel
+    if q >= 2:
+        h, w = img.shape[:2]
+        r = 0.75 * al[2]  # half-diagonal of the rotated crop, rounded up
+        x0, y0 = int(np.clip(al[0] - r, 0, w - 1)), int(np.clip(al[1] - r, 0, h - 1))
+        x1, y1 = int(np.clip(al[0] + r, x0 + 1, w)), int(np.clip(al[1] + r, y0 + 1, h))
+        x1, y1 = x0 + max(q, (x1 - x0) // q * q), y0 + max(q, (y1 - y0) // q * q)  # whole q x q cells
+        roi = img[y0:min(y1, h), x0:min(x1, w)]
+        if roi.shape[0] % q or roi.shape[1] % q:  # at the frame edge: pad to whole cells
+            roi = cv2.copyMakeBorder(roi, 0, (y1 - y0) - roi.shape[0], 0, (x1 - x0) - roi.shape[1], cv2.BORDER_REPLICATE)
+        small = cv2.resize(roi, ((x1 - x0) // q, (y1 - y0) // q), interpolation=cv2.INTER_AREA)
+        # frame -> small: p' = (p - (x0, y0)) / q - (q - 1) / (2q) (area cells are centred)
+        to_small = np.array([[1 / q, 0, -x0 / q + (1 - q) / (2 * q)], [0, 1 / q, -y0 / q + (1 - q) / (2 * q)], [0, 0, 1]])
+        warp = (np.vstack([m, [0, 0, 1]]) @ np.linalg.inv(to_small))[:2]
+        patch = cv2.warpAffine(small, warp, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    else:
+        patch = cv2.warpAffine(img, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # Grey: the landmark model works on intensities anyway, and fits 20% faster without colour.
+    return (patch if patch.ndim == 2 else cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY)), m
+
+
+def _thumb(patch: np.ndarray, m_patch: np.ndarray, al: np.ndarray) -> np.ndarray:
+    """Zero-mean unit-norm THUMB x THUMB view of the inner face at `al`, cut from a grey patch."""
+    q = 4  # area-shrink first: the thumbnail samples every ~4.7 patch pixels, so no aliasing
+    small = cv2.resize(patch, (PATCH // q, PATCH // q), interpolation=cv2.INTER_AREA).astype(np.float32)
+    to_small = np.array([[1 / q, 0, (1 - q) / (2 * q)], [0, 1 / q, (1 - q) / (2 * q)], [0, 0, 1]])
+    inner = Alignment(al[0], al[1], al[2] * THUMB_SPAN, al[3])
+    t = np.vstack([crop_matrix(inner, THUMB), [0, 0, 1]]) @ np.linalg.inv(to_small @ np.vstack([m_patch, [0, 0, 1]]))
+    th = cv2.warpAffine(small, t[:2], (THUMB, THUMB), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    th -= th.mean()
+    return th / max(float(np.linalg.norm(th)), 1e-6)
+
+
+class _Fitter:
+    """68 landmarks fitted in a canonical upright patch around a guessed alignment."""
+
+    def __init__(self, detector: DlibDetector):
+        self.detector = detector
+
+    def __call__(self, img: np.ndarray, al: np.ndarray, iters: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(landmarks (68, 2), alignment (4,), thumbnail) of the face near `al`.
+
+        Each fit moves the alignment ~60% of the way to the fit's fixed point, so a start far
+        from it (a detector box) takes a few iterations; tracked frames start close and take one."""
+        c, h = (PATCH - 1) / 2, 0.5 * BOX_RATIO * PATCH
+        for _ in range(iters):
+            patch, m = _patch(img, al, PATCH)
+            lm_p = self.detector.landmarks(patch, (c - h, c - h, c + h, c + h)).astype(np.float64)
+            inv = cv2.invertAffineTransform(m)
+            lm = lm_p @ inv[:, :2].T + inv[:, 2]
+            prev, al = al, alignment_from_landmarks(lm).as_array()
+            if np.hypot(*(al[:2] - prev[:2])) < 0.005 * al[2] and abs(np.log(al[2] / prev[2])) < 0.005:
+                break  # converged to within ~0.1 px on a face of ~100 px
+        return lm.astype(np.float32), al, _thumb(patch, m, al)
+
+
+class _CutDetector:
+    """Scene cuts from consecutive 64-px grey thumbnails: big mean change and a changed histogram."""
+
+    def __init__(self, mad: float, hist: float):
+        self.mad, self.hist, self.prev = mad, hist, None
+
+    def __call__(self, img: np.ndarray) -> bool:
+        """True if `img` starts a new shot."""
+        h, w = img.shape[:2]
+        step = max(1, min(h, w) // 240)  # stride first: resizing a 4K frame directly costs ~10 ms
+        small = img if step == 1 else np.ascontiguousarray(img[::step, ::step])
+        grey = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        g = cv2.resize(grey, (64, max(1, round(64 * h / w))), interpolation=cv2.INTER_AREA)
+        hist = np.bincount(g.ravel() >> 4, minlength=16) / g.size
+        g = g.astype(np.float32) / 255
+        prev, self.prev = self.prev, (g, hist, (h, w))
+        if prev is None:
+            return False
+        if prev[2] != (h, w):
+            return True
+        return float(np.abs(g - prev[0]).mean()) > self.mad and 0.5 * float(np.abs(hist - prev[1]).sum()) > self.hist
+
+
+class Tracker:
+    """Stateful per-frame analysis; `analyse` drives it over a whole clip."""
+
+    def __init__(self, config: TrackConfig | None = None, detector: DlibDetector | None = None):
+        self.cfg = config or TrackConfig()
+        self.detector = detector or DlibDetector(self.cfg.upsample, self.cfg.cnn, self.cfg.detect_side)
+        self.fit = _Fitter(self.detector)
+        self.cuts = _CutDetector(self.cfg.cut_threshold, self.cfg.cut_hist)
+        self.live: list[_Track] = []
+        self.lost: list[_Track] = []
+        self.next_id, self.since_detect, self.pos = 0, self.cfg.detect_every, -1
+        self.encodings: dict[int, np.ndarray] = {}
+
+    def step(self, t: float, img: np.ndarray) -> tuple[list[tuple[_Track, int]], bool]:
+        """Analyse the next frame: ([(track, state)], is_cut)."""
+        self.pos += 1
+        cut = self.cuts(img)
+        if cut:  # a new shot: nothing carries over, and look for faces right away
+            self.live, self.lost, self.since_detect = [], [], self.cfg.detect_every
+        h, w = img.shape[:2]
+        refits, unsure = {}, False
+        for tr in self.live:
+            pred = tr.predict(t)
+            lm, al, th = self.fit(img, pred)
+            sim = float((th * tr.template).sum())
+            # Unsure: looks unlike the template, jumped away from the prediction, or left the frame.
+            ok = (sim >= self.cfg.min_similarity and abs(np.log(al[2] / pred[2])) < 0.25
+                  and np.hypot(*(al[:2] - pred[:2])) < 0.25 * pred[2] and 0 <= al[0] < w and 0 <= al[1] < h)
+            refits[tr.id] = (lm, al, th, sim, ok)
+            unsure |= not ok
+        self.since_detect += 1
+        # While a lost face may come back, look for it 4x as often: its id depends on being seen early.
+        every = max(1, self.cfg.detect_every // 4) if self.lost else self.cfg.detect_every
+        states: dict[int, int] = {}
+        if unsure or self.since_detect >= every:
+            self.since_detect = 0
+            states = self._detect(t, img, refits)
+        else:
+            for tr in self.live:
+                self._update(tr, t, *refits[tr.id][:4])
+                states[tr.id] = TRACKED
+        self._dedupe(states)
+        self.lost = [tr for tr in self.lost if t - tr.time <= self.cfg.reid_window]
+        return [(tr, states[tr.id]) for tr in self.live], cut
+
+    def _update(self, tr: _Track, t: float, lm: np.ndarray, al: np.ndarray, th: np.ndarray, sim: float) -> None:
+        dt = t - tr.time
+        if dt > 0:  # smoothed velocity: raw landmark noise would make the prediction overshoot
+            tr.velocity = 0.5 * tr.velocity + 0.5 * (al - tr.al) / dt
+        tr.al, tr.lm, tr.time, tr.frame, tr.similarity = al, lm, t, self.pos, sim
+
+    def _detect(self, t: float, img: np.ndarray, refits: dict) -> dict[int, int]:
+        """Run the detector, associate boxes with live tracks, revive or start tracks."""
+        found = self.detector.boxes(img)
+        boxes = np.array([b for b, _ in found], np.float64).reshape(-1, 4)
+        # Confident tracks are where their refit says; unsure ones where they were predicted.
+        cur = np.array([_box(refits[tr.id][1] if refits[tr.id][4] else tr.predict(t))
+                        for tr in self.live]).reshape(-1, 4)
+        iou = _iou(cur, boxes)
+        rows, cols = linear_sum_assignment(-iou) if iou.size else ((), ())
+        matched = {r: c for r, c in zip(rows, cols) if iou[r, c] >= self.cfg.iou_match}
+        states, keep = {}, []
+        for r, tr in enumerate(self.live):
+            lm, al, th, sim, ok = refits[tr.id]
+            if r in matched:
+                box = boxes[matched[r]]
+                if not ok:  # the refit lost it: start again from the detector's box
+                    lm, al, th = self._fit_box(img, box)
+                    sim = float((th * tr.template).sum())
+                tr.template = th
+                states[tr.id] = DETECTED
+            elif not ok:
+                self.lost.append(tr)
+                continue
+            else:
+                states[tr.id] = TRACKED
+            self._update(tr, t, lm, al, th, sim)
+            keep.append(tr)
+        self.live = keep
+        taken = [_box(tr.al) for tr in self.live]
+        for c in sorted(set(range(len(boxes))) - set(matched.values()), key=lambda c: boxes[c, 0] - boxes[c, 2]):
+            box = boxes[c]
+            if taken and _iou(box[None], np.array(taken)).max() > self.cfg.iou_match:
+                continue  # a second box on a face that is already followed
+            lm, al, th = self._fit_box(img, box)
+            tr = self._revive(t, al)
+            if tr is None:
+                tr = _Track(self.next_id, al, lm, t, self.pos, th)
+                self.next_id += 1
+                if self.cfg.encodings:
+                    self.encodings[tr.id] = face_encoding(img, lm)
+            else:
+                tr.template, tr.velocity = th, np.zeros(4)
+                self._update(tr, t, lm, al, th, 1.0)
+            self.live.append(tr)
+            taken.append(_box(al))
+            states[tr.id] = DETECTED
+        return states
+
+    def _fit_box(self, img: np.ndarray, box: np.ndarray):
+        """(landmarks, alignment, thumbnail) for a detector box, refitted in the canonical patch
+        as every tracked frame is, so detected and tracked frames agree."""
+        al = alignment_from_landmarks(self.detector.landmarks(img, tuple(box))).as_array()
+        return self.fit(img, al, iters=4)
+
+    def _revive(self, t: float, al: np.ndarray) -> _Track | None:
+        """The lost track this new face most plausibly is (near its last or extrapolated place), if any."""
+        best, best_d = None, self.cfg.reid_distance
+        for tr in self.lost:
+            if abs(np.log(al[2] / tr.al[2])) > 0.4:
+                continue
+            a, b = tr.al[:2], tr.al[:2] + tr.velocity[:2] * min(t - tr.time, 1.0)
+            u = np.clip(np.dot(al[:2] - a, b - a) / max(np.dot(b - a, b - a), 1e-9), 0, 1)
+            d = np.hypot(*(al[:2] - (a + u * (b - a)))) / tr.al[2]  # distance to the path it was on
+            if d < best_d:
+                best, best_d = tr, d
+        if best is not None:
+            self.lost.remove(best)
+        return best
+
+    def _dedupe(self, states: dict[int, int]) -> None:
+        """Two tracks on one face (after an occlusion): keep the one that looks more like its template."""
+        order = sorted(self.live, key=lambda tr: (-tr.similarity, tr.id))
+        keep: list[_Track] = []
+        for tr in order:
+            if keep and _iou(_box(tr.al)[None], np.array([_box(k.al) for k in keep])).max() > 0.5:
+                self.lost.append(tr)
+                states.pop(tr.id, None)
+            else:
+                keep.append(tr)
+        self.live = sorted(keep, key=lambda tr: tr.id)
+
+
+def analyse(frames: Iterable, config: TrackConfig | None = None, detector: DlibDetector | None = None) -> TrackTable:
+    """Track every face through `frames`: (index, time_s, image) triples or objects with
+    `index`, `time_s` (or `time`/`pts` in seconds) and `image` (RGB or grey uint8).
+
+    Returns the unsmoothed TrackTable; every frame is listed in `frames`/`times`, and frames
+    without a usable face simply have no row."""
+    cfg = config or TrackConfig()
+    tracker = Tracker(cfg, detector)
+    cols = {k: [] for k in ("frame", "time_s", "track_id", "params", "state", "landmarks")}
+    frames_, times, cuts, size = [], [], [], (0, 0)
+    for item in frames:
+        index, t, img = _frame(item)
+        if frames_ and index <= frames_[-1]:
+            raise VideoError(f"frame indices must increase: {index} after {frames_[-1]}")
+        faces, cut = tracker.step(t, img)
+        frames_.append(index)
+        times.append(t)
+        size = img.shape[:2]
+        if cut:
+            cuts.append(index)
+        for tr, state in faces:
+            for k, v in zip(cols, (index, t, tr.id, tr.al, state, tr.lm)):
+                cols[k].append(v)
+    table = TrackTable(**{k: np.array(v, dtype=_empty()[k].dtype).reshape((-1, *_empty()[k].shape[1:]))
+                          for k, v in cols.items()},
+                       frames=np.array(frames_, np.int64), times=np.array(times, np.float64),
+                       cuts=np.array(cuts, np.int64), image_size=tuple(size), encodings=tracker.encodings)
+    return interpolate_gaps(table, cfg.max_gap)
+
+
+def interpolate_gaps(table: TrackTable, max_gap: int) -> TrackTable:
+    """Fill gaps of at most `max_gap` frames inside each track (same shot) by interpolating in time."""
+    pos = np.searchsorted(table.frames, table.frame)  # position of each row in the clip
+    shot = table.shot_of(table.frame)
+    new = {k: [] for k in ("frame", "time_s", "track_id", "params", "state", "landmarks")}
+    for tid in table.track_ids():
+        idx = np.flatnonzero(table.track_id == tid)
+        for i, j in zip(idx[:-1], idx[1:]):
+            gap = pos[j] - pos[i] - 1
+            if not 0 < gap <= max_gap or shot[i] != shot[j]:
+                continue
+            t0, t1 = table.time_s[i], table.time_s[j]
+            p0, p1 = table.params[i], table.params[j].copy()
+            p1[3] = p0[3] + (p1[3] - p0[3] + 180) % 360 - 180  # the short way round
+            for q in range(pos[i] + 1, pos[j]):
+                tq = table.times[q]
+                u = (tq - t0) / (t1 - t0) if t1 > t0 else (q - pos[i]) / (gap + 1)
+                for k, v in zip(new, (table.frames[q], tq, tid, p0 + u * (p1 - p0), INTERPOLATED,
+                                      table.landmarks[i] + u * (table.landmarks[j] - table.landmarks[i]))):
+                    new[k].append(v)
+    if not new["frame"]:
+        return table
+    cols = {k: np.concatenate([getattr(table, k), np.array(v, getattr(table, k).dtype)]) for k, v in new.items()}
+    order = np.lexsort((cols["track_id"], cols["frame"]))
+    return replace(table, **{k: v[order] for k, v in cols.items()})
