@@ -15,13 +15,16 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ganivid.aus import AU_NAMES, NUM_AUS
 from ganivid.errors import ConfigError, NoFaceError, VideoError
-from ganivid.tracktable import TrackTable
-from ganivid.video import VideoInfo
+
+if TYPE_CHECKING:  # `import ganivid` stays light: PyAV, dlib and torch load on first use
+    from ganivid.tracktable import TrackTable
+    from ganivid.video import VideoInfo
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "ganivid.safetensors"
 _CACHE_VERSION = 1
@@ -123,6 +126,8 @@ def analyse_video(info: VideoInfo, track_cfg, cache: Path | None, reporter: _Rep
     from ganivid.pipeline import StageClock, prefetch, timed
     from ganivid.tracking import analyse
     from ganivid.video import read_frames
+
+    from ganivid.tracktable import TrackTable
 
     if cache is not None and cache.is_file():
         try:
