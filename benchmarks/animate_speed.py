@@ -41,11 +41,15 @@ def make_clip(path: Path, seconds: float) -> Path:
     out = av.open(str(path), "w")
     v = out.add_stream("libx264", rate=FPS, options={"crf": "18", "preset": "veryfast"})
     v.width, v.height, v.pix_fmt = W, H, "yuv420p"
+    cycle: dict[int, np.ndarray] = {}  # the motion repeats every 10 s: render each pose once
     for i in range(round(seconds * FPS)):
-        u = (i / FPS % 10) / 10
-        pose = Alignment(W * (0.35 + 0.3 * np.sin(np.pi * u)), H * (0.5 + 0.08 * np.sin(2 * np.pi * u)),
-                         220 * (1 + 0.25 * np.sin(2 * np.pi * u)), 12 * np.sin(2 * np.pi * u))
-        f = av.VideoFrame.from_ndarray(render(bg, [(face, pose)])[0], format="rgb24")
+        k = i % (10 * FPS)
+        if k not in cycle:
+            u = k / (10 * FPS)
+            pose = Alignment(W * (0.35 + 0.3 * np.sin(np.pi * u)), H * (0.5 + 0.08 * np.sin(2 * np.pi * u)),
+                             220 * (1 + 0.25 * np.sin(2 * np.pi * u)), 12 * np.sin(2 * np.pi * u))
+            cycle[k] = render(bg, [(face, pose)])[0]
+        f = av.VideoFrame.from_ndarray(cycle[k], format="rgb24")
         f.pts = i
         out.mux(v.encode(f))
     out.mux(v.encode())

@@ -127,10 +127,7 @@ def test_end_to_end_keeps_everything_but_the_face(case, face, work, model):
     assert b.duration_s == pytest.approx(a.duration_s, abs=1e-3)
     assert audio_samples(out) == audio_samples(src)
     # A plain re-encode with the same settings is the reference for every pixel not edited.
-    plain = src.with_name(f"plain-{src.name}")
-    with VideoWriter(plain, a, EncodeOptions(**EXACT), overwrite=True) as w:
-        for fr in read_frames(src):
-            w.write(fr)
+    plain = _plain(src, EXACT)
     changed = 0
     for x, y, z in zip(read_frames(src, upright=True), read_frames(out, upright=True), read_frames(plain, upright=True)):
         assert y.time_s == pytest.approx(x.time_s, abs=1e-3) and y.index == x.index
@@ -152,6 +149,69 @@ def test_track_table_is_cached_and_reused(face, work, model):
     src.touch()  # a changed input (mtime) invalidates the cache, and the stale file goes
     third = animate(src, out, au=["AU12=0.5"], model=model, overwrite=True)
     assert not third.cache_reused and not first.track_cache.exists() or first.track_cache == third.track_cache
+
+
+def _plain(src: Path, options: dict) -> Path:
+    """The input re-encoded with the same settings and nothing edited."""
+    plain = src.with_name(f"plain-{src.name}")
+    with VideoWriter(plain, probe(src), EncodeOptions(**options), overwrite=True) as w:
+        for fr in read_frames(src):
+            w.write(fr)
+    return plain
+
+
+def _edited(stats: Path) -> dict[int, list[float]]:
+    """frame -> centre x of each edited face, from a --stats CSV."""
+    out: dict[int, list[float]] = {}
+    with open(stats) as f:
+        for row in csv.DictReader(f):
+            if row["target_AU12"] != "nan":
+                out.setdefault(int(row["frame"]), []).append(float(row["cx"]))
+    return out
+
+
+def test_frames_without_a_face_are_written_unedited(face, work, model):
+    from ganivid.animate import animate
+    from ganivid.testclips import cut_clip
+
+    clip = cut_clip(face, n_frames=14, cut_at=5, back_at=10)
+    src = write_video(work / "cut.mp4", clip.frames, list(range(14)), Fraction(1, 25), Fraction(25))
+    stats = work / "cut.csv"
+    result = animate(src, work / "cut-out.mp4", au=["AU12=1"], model=model, stats=stats, **EXACT)
+    edited = _edited(stats)
+    assert result.frames == 14 and set(edited) <= set(range(5)) | set(range(10, 14)) and len(edited) >= 7
+    plain = _plain(src, EXACT)
+    for y, z in zip(read_frames(work / "cut-out.mp4"), read_frames(plain), strict=True):
+        assert np.array_equal(y.image, z.image) == (y.index not in edited)
+
+
+def test_face_selection(face, grace_hopper, work, model):
+    from ganivid.align import Alignment
+    from ganivid.animate import animate
+    from ganivid.testclips import linear, make_clip
+
+    other = sprite(grace_hopper)
+    clip = make_clip({"a": (face, linear(0, 0.4, Alignment(82, 110, 128, 0), Alignment(90, 112, 128, 3))),
+                      "b": (other, linear(0, 0.4, Alignment(236, 124, 146, 0), Alignment(230, 121, 146, -3)))}, 11)
+    src = write_video(work / "two.mp4", clip.frames, list(range(11)), Fraction(1, 25), Fraction(25))
+    out, stats = work / "two-out.mp4", work / "two.csv"
+
+    def run(faces: str) -> dict[int, list[float]]:
+        animate(src, out, au=["AU12=1"], model=model, faces=faces, stats=stats, overwrite=True)
+        return _edited(stats)
+
+    both = run("all")
+    assert all(len(xs) == 2 for xs in both.values()) and len(both) >= 10
+    largest = run("largest")  # Grace Hopper's face is the bigger one, on the right
+    assert all(len(xs) == 1 and xs[0] > 160 for xs in largest.values())
+    with open(stats) as f:
+        left = next(int(r["track_id"]) for r in csv.DictReader(f) if float(r["cx"]) < 160)
+    assert all(len(xs) == 1 and xs[0] < 160 for xs in run(str(left)).values())
+    ref = work / "astronaut.png"
+    import cv2
+
+    cv2.imwrite(str(ref), cv2.cvtColor(face.image, cv2.COLOR_RGB2BGR))
+    assert all(len(xs) == 1 and xs[0] < 160 for xs in run(f"ref:{ref}").values())
 
 
 # ---------------------------------------------------------------- CLI and bad inputs
