@@ -9,6 +9,7 @@ the display matrix, multiples of 90 degrees).
 from __future__ import annotations
 
 import bisect
+import itertools
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -199,14 +200,14 @@ def probe(path: str | Path, count_frames: bool = False) -> VideoInfo:
         if fps is None:
             raise VideoError(f"{p}: the frame rate of the video stream is unknown")
         audio = tuple(
-            AudioInfo(a.index, a.codec_context.name, a.rate, a.channels, a.layout.name,
+            AudioInfo(a.index, a.codec_context.codec.canonical_name, a.rate, a.channels, a.layout.name,
                       Fraction(a.time_base), _stream_seconds(a, c))
             for a in c.streams.audio
         )
         others = tuple(s.type for s in c.streams if s.type != "audio" and s.index != v.index)
         count = v.frames or None
         start = v.start_time if v.start_time is not None else 0
-        info = dict(path=p, format=c.format.name, video_index=v.index, codec=v.codec_context.name,
+        info = dict(path=p, format=c.format.name, video_index=v.index, codec=v.codec_context.codec.canonical_name,
                     width=v.codec_context.width, height=v.codec_context.height, pix_fmt=v.codec_context.pix_fmt,
                     fps=fps, time_base=Fraction(v.time_base), start_pts=start,
                     duration_s=_stream_seconds(v, c), audio=audio, other_streams=others)
@@ -248,21 +249,37 @@ def read_frames(path: str | Path, start: float | None = None, *, upright: bool =
         VideoError: the file cannot be opened or decoded.
     """
     info = probe(path)
-    first_index, min_pts = 0, None
-    if start is not None and start > 0:
-        pts_table, keys = _frame_table(info.path, info.video_index)
-        min_pts = info.start_pts + int(start / info.time_base)
-        first_index = bisect.bisect_left(pts_table, min_pts)
-        if first_index >= len(pts_table):
-            return
-        min_pts = pts_table[first_index]
+    if start is None or start <= 0:
+        with open_input(info.path) as c:
+            v = c.streams[info.video_index]
+            v.thread_type = "AUTO"  # frame threads: decoding keeps pace with the rest of the pipeline
+            yield from _with_durations(_decode(c, v, info.path), info, 0, upright)
+        return
+    table, keys = _frame_table(info.path, info.video_index)
+    first = bisect.bisect_left(table, info.start_pts + start / info.time_base)
+    if first < len(table):
+        yield from _with_durations(_frames_from(info, table[first], keys), info, first, upright)
+
+
+def _frames_from(info: VideoInfo, pts: int, keys: list[int]) -> Iterator[av.VideoFrame]:
+    """Decoded frames from `pts` on: seek to the keyframe before it, decode forward.
+
+    Some containers (MPEG-PS) seek past the keyframe asked for; then decoding restarts from the
+    beginning of the file, slower but exact.
+    """
     with open_input(info.path) as c:
         v = c.streams[info.video_index]
         v.thread_type = "AUTO"
-        if min_pts is not None:
-            c.seek(_key_before(keys, min_pts), stream=v, backward=True)
-        frames = (f for f in _decode(c, v, info.path) if min_pts is None or f.pts is None or f.pts >= min_pts)
-        yield from _with_durations(frames, info, first_index, upright)
+        c.seek(_key_before(keys, pts), stream=v, backward=True)
+        frames = _decode(c, v, info.path)
+        head = next(frames, None)
+        if head is not None and head.pts is not None and head.pts <= pts:
+            yield from (f for f in itertools.chain([head], frames) if f.pts is None or f.pts >= pts)
+            return
+    with open_input(info.path) as c:
+        v = c.streams[info.video_index]
+        v.thread_type = "AUTO"
+        yield from (f for f in _decode(c, v, info.path) if f.pts is None or f.pts >= pts)
 
 
 def _end_pts(info: VideoInfo) -> int | None:
@@ -285,7 +302,11 @@ def _with_durations(frames: Iterator[av.VideoFrame], info: VideoInfo, index: int
             index += 1
         prev, prev_pts = f, pts
     if prev is not None:
-        last = end - prev_pts if end is not None and 0 < end - prev_pts <= 4 * nominal else nominal
+        # mp4/mov and mkv/webm store where a stream ends; other demuxers (MPEG-PS) estimate it,
+        # often half a frame short, and a short last frame would skew an mp4 output's frame rate.
+        stored = "mp4" in info.format or "matroska" in info.format
+        low = 0 if stored else 0.75 * nominal
+        last = end - prev_pts if end is not None and low < end - prev_pts <= 4 * nominal else nominal
         yield _make_frame(prev, index, prev_pts, last, info, upright)
 
 
@@ -342,26 +363,16 @@ def read_frames_at(path: str | Path, *, indices: Sequence[int] | None = None,
         wanted.append(table[max(bisect.bisect_right(table, target) - 1, 0)])
     found: dict[int, Frame] = {}
     end = _end_pts(info)
-    with open_input(info.path) as c:
-        v = c.streams[info.video_index]
-        for pts in sorted(set(wanted)):
-            f = _decode_at(c, v, info.path, pts, keys)
+    for pts in sorted(set(wanted)):
+        frames = _frames_from(info, pts, keys)
+        try:  # convert while the decoder that made the frame is still open
+            f = next(frames, None)
+            if f is None or f.pts != pts:
+                raise VideoError(f"{info.path}: cannot decode the frame at "
+                                 f"{float((pts - info.start_pts) * info.time_base):.3f} s")
             i = bisect.bisect_left(table, pts)
             nxt = table[i + 1] if i + 1 < len(table) else (end if end and end > pts else pts + 1)
             found[pts] = _make_frame(f, i, pts, nxt - pts, info, upright)
+        finally:
+            frames.close()
     return [found[p] for p in wanted]
-
-
-def _decode_at(c, v, path: Path, pts: int, keys: list[int]) -> av.VideoFrame:
-    """Seek to the keyframe before `pts` and decode forward to it; earlier keyframes if needed."""
-    k = bisect.bisect_right(keys, pts) - 1
-    while True:
-        c.seek(keys[max(k, 0)] if keys else 0, stream=v, backward=True)
-        for f in _decode(c, v, path):
-            if f.pts is not None and f.pts >= pts:
-                if f.pts == pts:
-                    return f
-                break  # landed past it (open GOP): start from an earlier keyframe
-        if k <= 0:
-            raise VideoError(f"{path}: cannot decode the frame at pts {pts}")
-        k -= 1

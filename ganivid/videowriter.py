@@ -172,7 +172,7 @@ class VideoWriter:
         streams = [self._audio_in.streams[a.index] for a in self.template.audio]
         supported = self._out.supported_codecs - _NOT_COPIED.get(self._fmt, set())
         for src in streams:
-            name = src.codec_context.name
+            name = src.codec_context.codec.canonical_name
             if name in supported:
                 try:
                     self._audio_map[src.index] = (self._out.add_stream_from_template(src), True)

@@ -102,6 +102,20 @@ def test_vfr_timestamps_are_exact(clips):
         [b - a for a, b in zip(VFR_PTS, VFR_PTS[1:])]
 
 
+def test_mpeg_ps_input_seeks_and_remuxes(tmp_path):
+    src = make_clip(tmp_path / "i.mpg", n=30, codec="mpeg1video", audio=(("mp2", 44100, "stereo"),))
+    info = probe(src)
+    assert info.start_pts > 0 and info.duration_s < 1.2  # MPEG-PS: late start, estimated duration
+    picked = read_frames_at(src, indices=[0, 13, 29], times=[0.5])
+    assert [(f.index, read_mark(f.image)) for f in picked] == [(0, 0), (13, 13), (29, 29), (12, 12)]
+    assert picked[0].time_s == 0.0 and next(read_frames(src, start=0.5)).index == 13
+    w = copy_video(src, tmp_path / "o.mp4")
+    out = probe(tmp_path / "o.mp4")
+    assert (out.fps, out.duration_s, out.frame_count, w.notices) == (25, pytest.approx(1.2), 30, [])
+    assert [read_mark(f.image) for f in read_frames(tmp_path / "o.mp4")] == list(range(30))
+    assert [n for _, _, n in decoded_samples(tmp_path / "o.mp4")] == [n for _, _, n in decoded_samples(src)]
+
+
 def test_audio_reencoded_when_container_refuses_it(clips, tmp_path):
     src, dst = clips["cfr25_aac"], tmp_path / "x.webm"
     with pytest.warns(UserWarning, match="re-encoding it as libopus"):
