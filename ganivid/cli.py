@@ -20,8 +20,9 @@ app = typer.Typer(
 )
 
 
-def command(*args, **kwargs) -> Callable:
-    """Register a command whose `GanividError`s become `error: ...` on stderr and exit code 1."""
+def command(*args, group: typer.Typer | None = None, **kwargs) -> Callable:
+    """Register a command whose `GanividError`s become `error: ...` on stderr and exit code 1
+    (on `app`, or on a sub-app `group` such as `preview`)."""
 
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
@@ -37,7 +38,7 @@ def command(*args, **kwargs) -> Callable:
                 typer.echo("error: interrupted", err=True)
                 raise typer.Exit(130) from None
 
-        return app.command(*args, **kwargs)(wrapper)
+        return (group or app).command(*args, **kwargs)(wrapper)
 
     return decorate
 
@@ -157,3 +158,100 @@ def annotate_cmd(
     summary = annotate(inputs, output, size=size, every=parse_every(every), openface=openface,
                        min_face=min_face, workers=workers, progress=not quiet)
     typer.echo(summary.report())
+
+
+# --- preview -------------------------------------------------------------------------------
+preview_app = typer.Typer(name="preview", no_args_is_help=True,
+                          help="See an edit before rendering: frame sheets, paper-style AU grids, interpolations, samples.")
+app.add_typer(preview_app, name="preview")
+_MODEL_HELP = "Inference checkpoint [default: models/ganivid.safetensors]."
+_SHEET_HELP = "Sheet to write: .png, .jpg or .webp [default: beside the input]."
+
+
+def _beside(input: Path, output: Path | None, kind: str) -> Path:
+    return output if output is not None else input.with_name(f"{input.stem}.{kind}.png")
+
+
+@command("frames", group=preview_app)
+def preview_frames_cmd(
+    video: Path = typer.Argument(..., help="Input video."),
+    output: Path | None = typer.Option(None, "--output", "-o", help=_SHEET_HELP + " The AU curves plot is written beside it (*_curves.png)."),
+    au_curve: Path | None = typer.Option(None, "--au-curve", help="AU curve file: JSON, CSV or TOML keyframes."),
+    au: list[str] = typer.Option([], "--au", help="Constant AU edit NAME=VALUE, e.g. AU12=0.8 (repeatable)."),
+    expression: str | None = typer.Option(None, "--expression", help="Constant named expression NAME[:STRENGTH], e.g. smile:0.7."),
+    at: str | None = typer.Option(None, "--at", help="Frames to show: times and frame numbers, e.g. 0,2.5s,00:00:03,#120 [default: 4 spread out]."),
+    every: str | None = typer.Option(None, "--every", help="Show one frame every this long, e.g. 2s."),
+    faces: str = typer.Option("largest", "--faces", help="Faces to edit: largest, all, a track id, or ref:IMAGE."),
+    source_aus: str = typer.Option("estimate", "--source-aus", help="estimate: keep the actor's own AUs where the curve is silent; none: zeros."),
+    detect_every: int = typer.Option(12, "--detect-every", help="As given to animate: finds its cached track table."),
+    tracks: Path | None = typer.Option(None, "--tracks", help="Track table to use [default: animate's cache beside the video or the sheet]."),
+    model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+) -> None:
+    """Edit only the chosen frames of a video (seeking, no full decode) and lay them out on a sheet."""
+    from ganivid.previewframes import preview_frames
+
+    r = preview_frames(video, _beside(video, output, "preview"), au_curve, au=au, expression=expression, at=at,
+                       every=every, faces=faces, source_aus=source_aus, detect_every=detect_every, tracks=tracks,
+                       model=model, device=device)
+    typer.echo(f"wrote {r.output} ({r.size[0]}x{r.size[1]}) and {r.curves_plot}")
+
+
+@command("grid", group=preview_app)
+def preview_grid_cmd(
+    image: Path = typer.Argument(..., help="Photo, or a video with --at."),
+    output: Path | None = typer.Option(None, "--output", "-o", help=_SHEET_HELP),
+    aus: str = typer.Option("AU1,AU2,AU4,AU12,AU25,AU26,AU45", "--aus", help="AUs, one row each."),
+    levels: str = typer.Option("0,0.33,0.66,1", "--levels", help="Intensities in [0, 1], one column each."),
+    at: str | None = typer.Option(None, "--at", help="Video frame: seconds, timecode or #frame."),
+    crops: bool = typer.Option(False, "--crops", help="Show the model's aligned crops instead of the photo around the face."),
+    model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+) -> None:
+    """The paper's Fig. 4: one row per AU set to increasing intensities, other AUs kept."""
+    from ganivid.preview import parse_levels, preview_grid
+
+    r = preview_grid(image, _beside(image, output, "grid"), aus=[a for a in aus.split(",") if a.strip()],
+                     levels=parse_levels(levels), at=at, crops=crops, model=model, device=device)
+    typer.echo(f"wrote {r.output} ({r.size[0]}x{r.size[1]})")
+
+
+@command("interpolate", group=preview_app)
+def preview_interpolate_cmd(
+    image: Path = typer.Argument(..., help="Photo, or a video with --at."),
+    output: Path | None = typer.Option(None, "--output", "-o", help=_SHEET_HELP),
+    expression: str | None = typer.Option(None, "--expression", help="Target expression NAME[:STRENGTH] [default: smile unless --au]."),
+    au: list[str] = typer.Option([], "--au", help="Target AU NAME=VALUE (repeatable)."),
+    steps: int = typer.Option(6, "--steps", help="Columns from alpha = 0 to 1."),
+    masks: bool = typer.Option(False, "--masks", help="Add the attention and colour-mask rows."),
+    at: str | None = typer.Option(None, "--at", help="Video frame: seconds, timecode or #frame."),
+    crops: bool = typer.Option(False, "--crops", help="Show the model's aligned crops instead of the photo around the face."),
+    model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+) -> None:
+    """The paper's Fig. 1: from the face's own AUs to a target, alpha from 0 to 1."""
+    from ganivid.preview import preview_interpolate
+
+    r = preview_interpolate(image, _beside(image, output, "interpolate"),
+                            expression=expression or (None if au else "smile"), au=au, steps=steps, masks=masks,
+                            at=at, crops=crops, model=model, device=device)
+    typer.echo(f"wrote {r.output} ({r.size[0]}x{r.size[1]})")
+
+
+@command("sample", group=preview_app)
+def preview_sample_cmd(
+    image: Path = typer.Argument(..., help="Photo, or a video with --at."),
+    output: Path | None = typer.Option(None, "--output", "-o", help=_SHEET_HELP),
+    count: int = typer.Option(16, "--count", help="Number of random AU vectors."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same vectors."),
+    at: str | None = typer.Option(None, "--at", help="Video frame: seconds, timecode or #frame."),
+    crops: bool = typer.Option(False, "--crops", help="Show the model's aligned crops instead of the photo around the face."),
+    model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+) -> None:
+    """The paper's Fig. 7: the face under random plausible AU vectors."""
+    from ganivid.preview import preview_sample
+
+    r = preview_sample(image, _beside(image, output, "sample"), count=count, seed=seed, at=at, crops=crops,
+                       model=model, device=device)
+    typer.echo(f"wrote {r.output} ({r.size[0]}x{r.size[1]})")

@@ -113,7 +113,8 @@ class Sheet:
 
 def compose(panels: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence[str] | None = None,
             col_labels: Sequence[str] | None = None, *, title: str | None = None,
-            notes: Sequence[Sequence[Line]] | None = None, legend: Sequence[Line] | None = None) -> Sheet:
+            notes: Sequence[Sequence[Line]] | None = None, legend: Sequence[Line] | None = None,
+            captions: Sequence[Sequence[str | None]] | None = None) -> Sheet:
     """Lay RGB panels out on a labelled grid: a column's cells are as wide as its widest panel,
     a row's as tall as its tallest panel or its labels; panels are centred in their cells.
 
@@ -123,6 +124,7 @@ def compose(panels: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence[
         title: a bold line above everything.
         notes: lines of monospaced text right of each row (a line may carry its own colour).
         legend: lines of small text under the grid.
+        captions: rows of short texts set under each panel.
     """
     from PIL import Image, ImageDraw
 
@@ -131,10 +133,14 @@ def compose(panels: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence[
     rl = [s.split("\n") for s in (row_labels or [""] * rows)]
     cl = [s.split("\n") for s in (col_labels or [""] * cols)]
     nl = [list(n) for n in (notes or [[]] * rows)]
+    cap = [[(r[c] if captions and i < len(captions) and c < len(r := captions[i]) else None) or "" for c in range(cols)]
+           for i in range(rows)]
+    cap_h = [max([text_size([t], nf)[1] for t in cap[i] if t] + [0]) for i in range(rows)]
     col_w = [max([p.shape[1] for r in panels if c < len(r) and (p := r[c]) is not None] + [text_size(cl[c], lf)[0], 1])
              for c in range(cols)]
-    row_h = [max([p.shape[0] for p in r if p is not None] + [text_size(rl[i], lf)[1], text_size(nl[i], nf)[1], 1])
-             for i, r in enumerate(panels)]
+    col_w = [max([col_w[c]] + [text_size([cap[i][c]], nf)[0] for i in range(rows)]) for c in range(cols)]
+    row_h = [max([p.shape[0] + cap_h[i] for p in r if p is not None]
+                 + [text_size(rl[i], lf)[1], text_size(nl[i], nf)[1], 1]) for i, r in enumerate(panels)]
     label_w = max([text_size(s, lf)[0] for s in rl] + [0])
     note_w = max([text_size(n, nf)[0] for n in nl] + [0])
     head_h = max([text_size(s, lf)[1] for s in cl] + [0])
@@ -162,7 +168,7 @@ def compose(panels: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence[
                 boxes[-1].append(None)
                 continue
             h, w = p.shape[:2]
-            x0, y0 = xs[c] + (col_w[c] - w) // 2, ys[r] + (row_h[r] - h) // 2
+            x0, y0 = xs[c] + (col_w[c] - w) // 2, ys[r] + (row_h[r] - cap_h[r] - h) // 2
             canvas[y0:y0 + h, x0:x0 + w] = p if p.ndim == 3 else p[..., None]
             boxes[-1].append((x0, y0, x0 + w, y0 + h))
 
@@ -188,6 +194,10 @@ def compose(panels: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence[
                         width=label_w) for r in range(rows))
     n_boxes = tuple(put(nl[r], grid_right + GAP, ys[r] + (row_h[r] - text_size(nl[r], nf)[1]) // 2, nf)
                     for r in range(rows))
+    for r in range(rows):
+        for c in range(cols):
+            if cap[r][c] and boxes[r][c] is not None:
+                put([cap[r][c]], xs[c], boxes[r][c][3] + 1, nf, align="center", width=col_w[c])
     l_box = put(leg, MARGIN, grid_bottom + GAP, nf, MUTED) if leg else None
     return Sheet(np.asarray(pil).copy(), tuple(tuple(b) for b in boxes), r_boxes, c_boxes, n_boxes, t_box, l_box)
 

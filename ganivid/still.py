@@ -23,6 +23,7 @@ from ganivid.aus import NUM_AUS
 from ganivid.errors import ConfigError, CurveError, NoFaceError
 
 LOOPS = ("none", "pingpong")
+MIN_SCORE = 0.3  # dlib HOG detection score below which a box is doubted
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,10 @@ def find_faces(image: np.ndarray, faces: str = "largest", detector=None) -> list
         boxes = det.boxes(image)
     if not boxes:
         raise NoFaceError("no face found in the image; try a larger, frontal, well-lit face")
+    # HOG scores below ~0.3 are mostly faces in patterns (astronaut's mission patch scores 0.07):
+    # keep them only when nothing better was found.
+    strong = [b for b in boxes if b[1] >= MIN_SCORE]
+    boxes = strong or [max(boxes, key=lambda b: b[1])]
     boxes.sort(key=lambda b: -(b[0][2] - b[0][0]) * (b[0][3] - b[0][1]))
     found = []
     for i, (box, _) in enumerate(boxes):
@@ -91,12 +96,15 @@ def find_faces(image: np.ndarray, faces: str = "largest", detector=None) -> list
     return [found[k]]
 
 
-def load_engine(model: str | Path | None = None, device: str = "auto", batch_size: int | None = None):
-    """The inference engine of `model` (default: the shipped models/ganivid.safetensors)."""
+def load_engine(model=None, device: str = "auto", batch_size: int | None = None):
+    """The inference engine of `model` (default: the shipped models/ganivid.safetensors); an
+    already loaded `Engine` is returned as it is."""
     from ganivid.animate import DEFAULT_MODEL
     from ganivid.engine import Engine
     from ganivid.errors import CheckpointError
 
+    if isinstance(model, Engine):
+        return model
     if model is None:
         if not DEFAULT_MODEL.is_file():
             raise CheckpointError(f"the shipped model {DEFAULT_MODEL} is missing; pass --model PATH")
