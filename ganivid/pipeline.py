@@ -100,38 +100,41 @@ def timed(it: Iterable[Frame], clock: StageClock) -> Iterator[Frame]:
         yield frame
 
 
+@dataclass(frozen=True)
+class _Raised:
+    error: BaseException
+
+
 def prefetch(items: Iterable, depth: int = 8) -> Iterator:
     """Iterate `items` in a background thread, `depth` items ahead (decoding overlaps the consumer).
 
-    Errors in the producer are re-raised in the consumer; closing the iterator stops the producer."""
+    An error in the producer is re-raised in the consumer after the items before it; closing
+    the iterator stops the producer."""
     stages = _Stages(depth)
 
     def produce() -> None:
         try:
-            for item in items:
-                stages.put(stages.q_in, item)
-            stages.put(stages.q_in, _END)
+            try:
+                for item in items:
+                    stages.put(stages.q_in, item)
+                stages.put(stages.q_in, _END)
+            except _Failed:
+                raise
+            except BaseException as ex:  # delivered in order, after the items already produced
+                stages.put(stages.q_in, _Raised(ex))
         except _Failed:
             pass
-        except BaseException as ex:
-            stages.fail(ex)
 
     worker = threading.Thread(target=produce, name="ganivid-prefetch", daemon=True)
     worker.start()
     try:
-        while True:
-            try:
-                item = stages.get(stages.q_in)
-            except _Failed:
-                break
-            if item is _END:
-                break
+        while (item := stages.get(stages.q_in)) is not _END:
+            if isinstance(item, _Raised):
+                raise item.error
             yield item
     finally:
         stages.stop.set()
         worker.join()
-    if stages.error is not None:
-        raise stages.error
 
 
 def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: Engine,

@@ -1,0 +1,87 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from ganivid.align import Alignment, crop_face, paste_back
+from ganivid.config import ModelConfig
+from ganivid.engine import Engine
+from ganivid.networks import Generator
+from ganivid.pipeline import Job, StageClock, prefetch, render
+from ganivid.video import Frame
+
+CFG = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    torch.manual_seed(0)
+    return Engine(Generator(CFG), 32, "cpu", batch_size=3)
+
+
+def frames(n: int) -> list[Frame]:
+    rng = np.random.default_rng(0)
+    return [Frame(i, 100 * i, i / 25, 100, rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)) for i in range(n)]
+
+
+def plan_for(i: int) -> list[Job]:
+    """Faces in some frames only: none, one or two."""
+    target = np.full(17, 0.1 * (i % 5), np.float32)
+    jobs = [Job(Alignment(30 + i, 30, 40, 5 * i), target)] if i % 3 else []
+    return jobs + ([Job(Alignment(55, 25, 30, 0), target)] if i % 4 == 0 else [])
+
+
+def test_render_writes_every_frame_once_in_order(engine):
+    src = frames(23)
+    out: list[Frame] = []
+    clock = StageClock()
+    assert render(iter(src), plan_for, engine, out.append, clock) == 23
+    assert [f.index for f in out] == list(range(23)) and [f.pts for f in out] == [f.pts for f in src]
+    for f, g in zip(src, out):
+        jobs = plan_for(f.index)
+        if not jobs:
+            assert g.image is f.image  # no face: the very same pixels
+            continue
+        want = f.image
+        for j in jobs:  # the same edits, pasted the same way, one frame at a time
+            crop = crop_face(f.image, j.alignment, 32)
+            want = paste_back(want, crop, engine.edit([crop], j.target[None])[0].image, j.alignment)
+        assert np.abs(g.image.astype(int) - want.astype(int)).max() <= 1  # batching may change the last bit
+    assert clock.generator > 0 and clock.crop > 0 and clock.paste > 0
+
+
+def test_render_failures_stop_every_stage(engine):
+    def bad_write(frame: Frame) -> None:
+        if frame.index == 5:
+            raise OSError("disk full")
+
+    before = threading.active_count()
+    with pytest.raises(OSError, match="disk full"):
+        render(iter(frames(40)), plan_for, engine, bad_write)
+
+    def bad_frames():
+        yield from frames(4)
+        raise ValueError("decoder broke")
+
+    with pytest.raises(ValueError, match="decoder broke"):
+        render(bad_frames(), plan_for, engine, lambda f: None)
+    assert threading.active_count() == before
+
+
+def test_prefetch_keeps_order_and_reraises():
+    assert list(prefetch(range(100), depth=3)) == list(range(100))
+
+    def broken():
+        yield 1
+        raise RuntimeError("boom")
+
+    it = prefetch(broken())
+    assert next(it) == 1
+    with pytest.raises(RuntimeError, match="boom"):
+        next(it)
+    before = threading.active_count()
+    it = prefetch(iter(range(1000)), depth=2)  # stopping early ends the producer thread
+    assert next(it) == 0 and threading.active_count() == before + 1
+    it.close()
+    assert threading.active_count() == before
