@@ -8,6 +8,7 @@ pastes the edit back and encodes (`ganivid.pipeline`). Frames without a usable f
 written unedited; no frame is ever dropped or duplicated."""
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import time
@@ -43,6 +44,7 @@ class StageTimes:
     generator: float = 0.0
     paste: float = 0.0
     encode: float = 0.0
+    setup: float = 0.0  # loading the generator and the face models, once per call
     analyse_wall: float = 0.0
     render_wall: float = 0.0
 
@@ -121,8 +123,11 @@ def _cache_path(output: Path, key: str) -> Path:
     return output.parent / f".{output.name}.{key}.tracks.npz"
 
 
-def analyse_video(info: VideoInfo, track_cfg, cache: Path | None, reporter: _Reporter) -> tuple[TrackTable, float, float, bool]:
-    """The raw track table of a video (from the cache when it matches): (table, decode s, track s, reused)."""
+def analyse_video(info: VideoInfo, track_cfg, cache: Path | None,
+                  reporter: _Reporter) -> tuple[TrackTable, float, float, float, bool]:
+    """The raw track table of a video, from the cache when it matches:
+    (table, decode s, track s, detector loading s, reused)."""
+    from ganivid.faces import DlibDetector
     from ganivid.pipeline import StageClock, prefetch, timed
     from ganivid.tracking import analyse
     from ganivid.video import read_frames
@@ -131,7 +136,7 @@ def analyse_video(info: VideoInfo, track_cfg, cache: Path | None, reporter: _Rep
 
     if cache is not None and cache.is_file():
         try:
-            return TrackTable.load(cache), 0.0, 0.0, True
+            return TrackTable.load(cache), 0.0, 0.0, 0.0, True
         except Exception:  # a damaged cache is only a lost shortcut: analyse again
             cache.unlink(missing_ok=True)
     clock, wait = StageClock(), [0.0]
@@ -149,13 +154,16 @@ def analyse_video(info: VideoInfo, track_cfg, cache: Path | None, reporter: _Rep
             advance()
 
     t0 = time.perf_counter()
+    detector = DlibDetector(track_cfg.upsample, track_cfg.cnn, track_cfg.detect_side)  # ~1 s: model files
+    setup = time.perf_counter() - t0
+    t0 = time.perf_counter()
     with p:
-        table = analyse(frames(), track_cfg)
+        table = analyse(frames(), track_cfg, detector)
     total = time.perf_counter() - t0
     if cache is not None:
         table.save(cache)
     # Decoding runs ahead in its own thread: charge tracking only for the time not spent waiting.
-    return table, clock.decode, total - wait[0], False
+    return table, clock.decode, total - wait[0], setup, False
 
 
 def _runs(table: TrackTable, idx: np.ndarray) -> list[np.ndarray]:
@@ -328,15 +336,17 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
             raise ConfigError(f"--stats: folder {Path(stats).parent} does not exist")
         encode = EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, audio=audio)
         writer = VideoWriter(out, info, encode, overwrite=overwrite, upright=bool(info.rotation))
+        t_load = time.perf_counter()
         engine = _engine(model, device, batch_size)
+        t_load = time.perf_counter() - t_load
         track_cfg = TrackConfig(detect_every=detect_every, encodings=faces.startswith("ref:"))
 
         t0 = time.perf_counter()
         cache = _cache_path(out, _options_key(info, track_cfg, faces))
-        for old in out.parent.glob(f".{out.name}.*.tracks.npz"):
+        for old in out.parent.glob(f".{glob.escape(out.name)}.*.tracks.npz"):
             if old != cache:
                 old.unlink(missing_ok=True)
-        raw, t_decode, t_track, reused = analyse_video(info, track_cfg, cache, reporter)
+        raw, t_decode, t_track, t_setup, reused = analyse_video(info, track_cfg, cache, reporter)
         t1 = time.perf_counter()
         table = smooth(raw)
         actor = actor_aus(table, source_aus)
@@ -357,7 +367,7 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
                 raise NoFaceError(f"no usable face found in {info.path}")
             reporter.warn(f"no usable face found in {info.path}: writing an unedited copy")
         reporter.collect(caught)
-        t_analyse = time.perf_counter() - t0
+        t_analyse = time.perf_counter() - t0 - t_setup
 
         plan: dict[int, list] = {}
         from ganivid.align import Alignment
@@ -376,7 +386,7 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
                                  f"{len(raw.frames)} on the first; the file may be damaged")
         reporter.collect(caught)
         times = StageTimes(t_decode + clock.decode, t_track, t_estimate, clock.crop, clock.generator, clock.paste,
-                           clock.encode, t_analyse, time.perf_counter() - t2)
+                           clock.encode, t_setup + t_load, t_analyse, time.perf_counter() - t2)
     reporter.info(f"wrote {out}: {written} frames, {len(plan)} edited")
     return AnimateResult(out, written, len(plan), len(np.unique(table.track_id[chosen])),
                          tuple(reporter.warnings), times, cache, reused, engine.images_computed)
