@@ -16,7 +16,6 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -122,7 +121,11 @@ class VideoWriter:
             self._add_video()
             if self.options.audio and self.template.audio:
                 self._add_audio()
-            self._out.start_encoding()
+            try:
+                self._out.start_encoding()
+            except av.FFmpegError as ex:
+                raise VideoError(f"cannot open the {self._settings} encoder: {_reason(ex)}; "
+                                 "check --codec, --crf, --preset and --pix-fmt") from ex
         except BaseException as ex:
             self._abort()
             if isinstance(ex, (av.FFmpegError, ValueError)):
@@ -152,10 +155,21 @@ class VideoWriter:
         elif o.crf is not None:
             opts = {"crf": str(o.crf)}
         try:
+            kind = av.Codec(codec, "w").type
+        except (av.FFmpegError, ValueError):
+            kind = None
+        if kind != "video":
+            raise VideoError(f"{codec!r} is not a video encoder available here; e.g. libx264, libx265, libvpx-vp9")
+        try:
             s = self._out.add_stream(codec, rate=t.fps, options=opts)
         except (av.FFmpegError, ValueError) as ex:
             raise VideoError(f"cannot use video codec {codec!r} in {self.path.suffix}: {_reason(ex)}") from ex
-        s.width, s.height, s.pix_fmt = t.width, t.height, pix_fmt
+        self._settings = " ".join([codec, pix_fmt] + [f"{k}={v}" for k, v in opts.items() if k != "x264-params"])
+        s.width, s.height = t.width, t.height
+        try:
+            s.pix_fmt = pix_fmt
+        except (av.FFmpegError, ValueError) as ex:
+            raise VideoError(f"unknown pixel format {pix_fmt!r} (--pix-fmt); e.g. yuv420p, yuv444p") from ex
         s.time_base = t.time_base  # mp4/mov keep it; mkv/webm use 1/1000 regardless
         s.codec_context.time_base = t.time_base
         if t.display_matrix is not None:

@@ -5,6 +5,7 @@ import warnings
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from videoclips import clip_image, decoded_samples, make_clip, read_mark
@@ -198,8 +199,6 @@ def _bad_inputs(tmp_path: Path, clips) -> dict[str, tuple[Path, str]]:
     (tmp_path / "cut.mp4").write_bytes(fast.read_bytes()[: fast.stat().st_size // 2])
     plain = make_clip(tmp_path / "plain.mp4", n=25)  # index at the end: cut loses it
     (tmp_path / "cut2.mp4").write_bytes(plain.read_bytes()[: plain.stat().st_size // 2])
-    import av
-
     with av.open(str(tmp_path / "sound.m4a"), "w") as out:
         a = out.add_stream("aac", rate=44100, layout="mono")
         af = av.AudioFrame.from_ndarray(np.zeros((1, 4096), np.float32), format="fltp", layout="mono")
@@ -243,6 +242,19 @@ def test_output_path_rules(clips, tmp_path):
         for f in read_frames(src):
             w.write(f)
     assert probe(target).frame_count == 25
+
+
+@pytest.mark.parametrize("options, pattern", [
+    (EncodeOptions(preset="superslow"), "cannot open the libx264 .* encoder"),
+    (EncodeOptions(codec="foo"), "'foo' is not a video encoder"),
+    (EncodeOptions(codec="aac"), "'aac' is not a video encoder"),
+    (EncodeOptions(pix_fmt="yuv9000"), "unknown pixel format 'yuv9000'"),
+])
+def test_bad_encoder_options(clips, tmp_path, options, pattern):
+    with pytest.raises(VideoError, match=pattern):
+        with VideoWriter(tmp_path / "x.mp4", probe(clips["cfr25_aac"]), options):
+            pass
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
