@@ -221,6 +221,25 @@ def select_faces(table: TrackTable, faces: str) -> TrackTable:
     return select(table, faces)
 
 
+def plan_edits(raw: TrackTable, program, faces: str, source_aus: str,
+               info: VideoInfo) -> tuple[TrackTable, np.ndarray, np.ndarray, np.ndarray]:
+    """Smoothed table, rows to edit (N,) bool, the actor's AUs (N, 17) and target AUs (N, 17; NaN
+    on rows not edited) from the raw track table and the curves."""
+    from ganivid.smoothing import smooth
+
+    table = smooth(raw)
+    actor = actor_aus(table, source_aus)
+    chosen = np.zeros(len(table), bool)
+    if len(table):
+        picked = select_faces(table, faces)
+        key = lambda t: t.frame * 2**20 + t.track_id  # noqa: E731  (frame, track) as one number
+        chosen = np.isin(key(table), key(picked))
+    targets = np.full((len(table), NUM_AUS), np.nan, np.float32)
+    if chosen.any():
+        targets[chosen] = program.evaluate(table.time_s[chosen], actor[chosen], table.frame[chosen], info.fps)
+    return table, chosen, actor, targets
+
+
 def default_output(input: Path) -> Path:
     """`clip.mp4` -> `clip.animated.mp4` beside it."""
     return input.with_name(f"{input.stem}.animated{input.suffix if input.suffix.lower() in ('.mp4', '.mov', '.mkv', '.webm') else '.mp4'}")
@@ -315,7 +334,6 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
         VideoError, CurveError, CheckpointError, ConfigError, NoFaceError: one-line user errors.
     """
     from ganivid.curves import build_program
-    from ganivid.smoothing import smooth
     from ganivid.tracking import TrackConfig
     from ganivid.video import probe, read_frames
     from ganivid.videowriter import EncodeOptions, VideoWriter
@@ -348,15 +366,7 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
                 old.unlink(missing_ok=True)
         raw, t_decode, t_track, t_setup, reused = analyse_video(info, track_cfg, cache, reporter)
         t1 = time.perf_counter()
-        table = smooth(raw)
-        actor = actor_aus(table, source_aus)
-        chosen = np.isin(np.arange(len(table)), [])
-        if len(table):
-            picked = select_faces(table, faces)
-            chosen = np.isin(table.frame * 10**6 + table.track_id, picked.frame * 10**6 + picked.track_id)
-        targets = np.full((len(table), NUM_AUS), np.nan, np.float32)
-        if chosen.any():
-            targets[chosen] = program.evaluate(table.time_s[chosen], actor[chosen], table.frame[chosen], info.fps)
+        table, chosen, actor, targets = plan_edits(raw, program, faces, source_aus, info)
         t_estimate = time.perf_counter() - t1
         if stats is not None:
             cols = {n: actor[:, i] for i, n in enumerate(AU_NAMES)}
