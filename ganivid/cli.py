@@ -110,7 +110,7 @@ def export_cmd(
 # --- animate -------------------------------------------------------------------------------
 @command("animate")
 def animate_cmd(
-    input: Path = typer.Argument(..., help="Input video (mp4, mov, mkv, webm, ...)."),
+    input: Path = typer.Argument(..., help="Input video (mp4, mov, mkv, webm, ...) or photo (png, jpg, webp, ...)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output video [default: INPUT.animated.EXT]."),
     au_curve: Path | None = typer.Option(None, "--au-curve", help="AU curve file: JSON, CSV or TOML keyframes."),
     au: list[str] = typer.Option([], "--au", help="Constant AU edit NAME=VALUE, e.g. AU12=0.8 (repeatable)."),
@@ -131,8 +131,26 @@ def animate_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the streams, faces found and the AU table, then stop."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or notices."),
     require_face: bool = typer.Option(False, "--require-face", help="Fail if no face is found (default: write an unedited copy)."),
+    duration: str | None = typer.Option(None, "--duration", help="Photo input: length of the animation, e.g. 4s [default: the curve's last keyframe]."),
+    fps: float = typer.Option(30.0, "--fps", help="Photo input: frames per second of the animation."),
+    loop: str = typer.Option("none", "--loop", help="Photo input: none, or pingpong (forward then back)."),
+    repeat: int = typer.Option(1, "--repeat", help="Photo input: play the animation this many times."),
+    at: str | None = typer.Option(None, "--at", help="Photo input with an image output: curve time to show [default: its end]."),
+    max_side: int | None = typer.Option(None, "--max-side", help="Photo input: shrink the output to this longer side (small GIFs)."),
 ) -> None:
-    """Change the facial expression in a video along AU curves; everything else stays as it was."""
+    """Change the facial expression in a video along AU curves; everything else stays as it was.
+    A photo as INPUT becomes a video, a GIF (.gif) or one edited photo (.png, .jpg, .webp)."""
+    from ganivid.images import is_image
+
+    if is_image(input):
+        from ganivid.still import animate_image
+
+        animate_image(input, output if output is not None else input.with_name(f"{input.stem}.animated.mp4"),
+                      au_curve, au=au, expression=expression, duration=duration, fps=fps, loop=loop, repeat=repeat,
+                      at=at, model=model, device=device, batch_size=batch_size, faces=faces, source_aus=source_aus,
+                      max_side=max_side, crf=crf, preset=preset, codec=codec, pix_fmt=pix_fmt, overwrite=overwrite,
+                      quiet=quiet)
+        return
     from ganivid.animate import animate
 
     animate(input, output, au_curve, au=au, expression=expression, model=model, device=device,
