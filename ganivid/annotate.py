@@ -333,6 +333,10 @@ def annotate(inputs: list[str | Path], out: str | Path, *, size: int = 128, ever
         with Progress(*columns, disable=not progress, transient=True) as bar:
             task = bar.add_task("annotate", total=len(todo))
             jobs = [(str(p), size, min_face) for p in images]
+            if todo:
+                from ganivid.faces import DlibDetector
+
+                DlibDetector()  # load the models (~4 s) once: forked workers inherit them
             if workers > 1:
                 pool = ProcessPoolExecutor(workers)
                 results = pool.map(_analyse_image, jobs, chunksize=4)
