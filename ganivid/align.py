@@ -76,8 +76,19 @@ def crop_face(image: np.ndarray, al: Alignment, out_size: int) -> np.ndarray:
     interp = cv2.INTER_AREA if al.size > 1.5 * out_size else cv2.INTER_LINEAR
     if interp == cv2.INTER_AREA:  # warpAffine has no area filter: pre-shrink, then warp
         f = 1.5 * out_size / al.size
-        image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-        m = np.hstack([m[:, :2] / f, m[:, 2:]])
+        # Shrink only the crop's footprint (plus a filter margin), not the whole frame: a face in
+        # a 4K frame then costs what it costs in a small one. Where the footprint leaves the
+        # frame the region ends at the frame's edge, so the replicated border is the same.
+        h, w = image.shape[:2]
+        inv = cv2.invertAffineTransform(m)
+        corners = np.array([[0, 0, 1], [out_size, 0, 1], [0, out_size, 1], [out_size, out_size, 1]], np.float64) @ inv.T
+        pad = 2 / f + 2
+        x0, y0 = (max(int(np.floor(v - pad)), 0) for v in corners.min(0))
+        x1, y1 = min(int(np.ceil(corners[:, 0].max() + pad)), w), min(int(np.ceil(corners[:, 1].max() + pad)), h)
+        if min(x1 - x0, y1 - y0) < pad:  # (almost) entirely outside: the whole frame, as before
+            x0, y0, x1, y1 = 0, 0, w, h
+        image = cv2.resize(image[y0:y1, x0:x1], None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        m = np.hstack([m[:, :2] / f, m[:, 2:] + m[:, :2] @ np.array([[x0], [y0]], np.float64)])
         interp = cv2.INTER_LINEAR
     return cv2.warpAffine(image, m, (out_size, out_size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
 
