@@ -170,7 +170,8 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
         with safe_open(str(path), framework="pt") as f:
             return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}
     except Exception as ex:  # safetensors raises its own error types for damaged files
-        raise CheckpointError(f"{path} is not a readable safetensors file ({str(ex).splitlines()[0]})") from None
+        raise CheckpointError(f"{path} is neither a ganivid model (safetensors) nor a training "
+                              f"checkpoint ({str(ex).splitlines()[0]})") from None
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, InferenceInfo]:
@@ -200,12 +201,21 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
         except (KeyError, json.JSONDecodeError) as ex:
             raise CheckpointError(f"{path} has damaged ganivid metadata ({ex})") from None
     generator = Generator(model)
-    try:
-        generator.load_state_dict(weights)
-    except RuntimeError as ex:
-        raise CheckpointError(f"{path}: weights do not match its model config "
-                              f"({str(ex).splitlines()[0]})") from None
+    _check_weights(generator, weights, path)
+    generator.load_state_dict(weights)
     return generator.to(device).eval(), info
+
+
+def _check_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
+    """Raise CheckpointError naming the first weight that does not fit the module."""
+    expected = module.state_dict()
+    for key in sorted(set(expected) | set(weights)):
+        if key not in weights or key not in expected:
+            where = "missing from" if key not in weights else "unexpected in"
+            raise CheckpointError(f"{path}: weight {key} is {where} the file for its model config")
+        if weights[key].shape != expected[key].shape:
+            raise CheckpointError(f"{path}: weight {key} has shape {tuple(weights[key].shape)}, its model "
+                                  f"config needs {tuple(expected[key].shape)}")
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -225,6 +235,7 @@ def export(checkpoint: str | Path, out: str | Path) -> Path:
     state = load_checkpoint(src)
     model = state["model_config"]
     generator = Generator(model)
+    _check_weights(generator, state["generator"], src)
     generator.load_state_dict(state["generator"])
     provenance = {"step": state["step"], "train_config": state.get("train", {}),
                   "dataset": state.get("dataset", ""), "checkpoint": src.name}

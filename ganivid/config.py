@@ -5,6 +5,7 @@ The defaults are the paper's setup, so `training/paper.toml` only names the pape
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import sys
 import typing
 from dataclasses import asdict, dataclass, fields
@@ -92,6 +93,10 @@ class TrainConfig:
     lambda_cyc: float = 10.0
     lambda_a: float = 0.1
     lambda_tv: float = 1e-4
+    # Gradient penalty on every k-th critic step only, weighted k * lambda_gp ("lazy"
+    # regularisation as in StyleGAN2): the penalty's double backward is ~2/3 of a critic step.
+    # 1 = the paper (every step).
+    gp_every: int = 1
     # L1 to a paired ground-truth target when the dataset provides one (0 = unpaired paper loop).
     lambda_pair: float = 0.0
     # Target AUs = another sample's AUs + U(-noise, noise), clamped to [0, 1].
@@ -116,7 +121,7 @@ class TrainConfig:
     cache_mb: int = 4096
 
     def __post_init__(self) -> None:
-        _check_positive(self, ("batch_size", "n_critic", "log_every", "sample_every",
+        _check_positive(self, ("batch_size", "n_critic", "gp_every", "log_every", "sample_every",
                                "ckpt_every", "keep_checkpoints", "sample_count"))
         for name in ("epochs", "lr_g", "lr_d"):
             if getattr(self, name) < 0:
@@ -191,8 +196,9 @@ def build_configs(values: dict[str, dict[str, Any]], source: str = "defaults",
         known = {f.name for f in fields(cls)}
         for key, value in table.items():
             if key not in known:
-                raise ConfigError(f"unknown config key {section}.{key} in {source}; "
-                                  f"known {section} keys: {', '.join(sorted(known))}")
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"did you mean {section}.{close[0]}?" if close else f"known: {', '.join(sorted(known))}"
+                raise ConfigError(f"unknown config key {section}.{key} in {source} ({hint})")
             current[section][key] = _coerce(section, key, value, cls, source)
     return ModelConfig(**current["model"]), TrainConfig(**current["train"])
 

@@ -102,13 +102,16 @@ def critic_warmup_loss(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
 
 
 def critic_losses(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, fake: torch.Tensor,
-                  alpha: torch.Tensor, cfg: TrainConfig) -> CriticLoss:
-    """Critic objective on real `x` (AUs `y`) and detached fakes; `alpha` (B, 1, 1, 1) mixes them."""
+                  alpha: torch.Tensor, cfg: TrainConfig, with_gp: bool = True) -> CriticLoss:
+    """Critic objective on real `x` (AUs `y`) and detached fakes; `alpha` (B, 1, 1, 1) mixes
+    them for the gradient penalty, which `with_gp=False` leaves out (lazy penalty)."""
     # Real and fake in one forward: D has no batch statistics, so this equals two forwards.
     score, aus = critic(torch.cat([x, fake]))
     real_score, fake_score = score.chunk(2)
-    x_hat = (alpha * x + (1 - alpha) * fake).requires_grad_(True)
-    gp = gradient_penalty(critic(x_hat)[0], x_hat)
+    gp = torch.zeros((), device=x.device)
+    if with_gp:
+        x_hat = (alpha * x + (1 - alpha) * fake).requires_grad_(True)
+        gp = gradient_penalty(critic(x_hat)[0], x_hat) * cfg.gp_every
     return critic_loss(real_score, fake_score, aus[: len(x)], y, gp, cfg.lambda_gp, cfg.lambda_y)
 
 
@@ -318,7 +321,7 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
                     fake = composite(color, attention, x).detach()
                 # ---- critic update ----
                 with amp:
-                    d_loss = critic_losses(d_net, x, y, fake, alpha, cfg)
+                    d_loss = critic_losses(d_net, x, y, fake, alpha, cfg, with_gp=k % cfg.gp_every == 0)
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.total.backward()
                 opt_d.step()

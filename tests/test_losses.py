@@ -1,0 +1,73 @@
+"""Loss functions against hand-computed values."""
+import torch
+
+from ganivid.losses import (attention_loss, au_loss, composite, critic_loss, generator_loss,
+                            gradient_penalty, total_variation)
+
+
+def test_compositing_identity_when_attention_is_one():
+    image, color = torch.rand(2, 3, 8, 8) * 2 - 1, torch.rand(2, 3, 8, 8) * 2 - 1
+    assert torch.equal(composite(color, torch.ones(2, 1, 8, 8), image), image)
+    assert torch.equal(composite(color, torch.zeros(2, 1, 8, 8), image), color)
+    half = composite(color, torch.full((2, 1, 8, 8), 0.5), image)
+    torch.testing.assert_close(half, (image + color) / 2)
+
+
+def test_gradient_penalty_per_sample_hand_computed():
+    # out_i = sum(x_i^2) / 2 has gradient x_i: sample norms 5 and 1 -> ((5-1)^2 + 0) / 2 = 8.
+    x_hat = torch.tensor([[3.0, 4.0], [0.6, 0.8]], requires_grad=True)
+    out = (x_hat**2).sum(1, keepdim=True) / 2
+    torch.testing.assert_close(gradient_penalty(out, x_hat), torch.tensor(8.0))
+
+
+def test_gradient_penalty_is_differentiable_in_the_critic():
+    # out_i = a * sum(x_i), x_i in R^4: grad norm 2a, gp = (2a - 1)^2, d gp / da = 4 (2a - 1).
+    a = torch.tensor(1.0, requires_grad=True)
+    x_hat = torch.randn(3, 4, requires_grad=True)
+    gp = gradient_penalty(a * x_hat.sum(1), x_hat)
+    (da,) = torch.autograd.grad(gp, a)
+    torch.testing.assert_close(gp, torch.tensor(1.0))
+    torch.testing.assert_close(da, torch.tensor(4.0))
+
+
+def test_gradient_penalty_sums_the_patch_map():
+    # A 2x2 realness map of a linear critic: the gradient of the map's sum is 4 w.
+    w = torch.full((1, 1, 2, 2), 0.125)
+    x_hat = torch.randn(2, 1, 2, 2, requires_grad=True)
+    out = (x_hat * w).sum((2, 3), keepdim=True).expand(2, 1, 2, 2)
+    torch.testing.assert_close(gradient_penalty(out, x_hat), torch.tensor(0.0))
+
+
+def test_total_variation_and_attention_loss():
+    a = torch.zeros(2, 1, 3, 3)
+    a[0, 0, 1, 1] = 1.0  # four squared differences of 1 in sample 0, none in sample 1
+    assert total_variation(a).item() == 2.0
+    torch.testing.assert_close(attention_loss(a, 0.5), a.mean() + 1.0)
+
+
+def test_au_loss_is_a_plain_mean_independent_of_batch_size():
+    pred, target = torch.rand(4, 17), torch.rand(4, 17)
+    torch.testing.assert_close(au_loss(pred, target), ((pred - target) ** 2).mean())
+    torch.testing.assert_close(au_loss(pred.repeat(3, 1), target.repeat(3, 1)), au_loss(pred, target))
+
+
+def test_critic_and_generator_losses_weigh_their_terms():
+    real, fake = torch.full((2, 1, 2, 2), 3.0), torch.full((2, 1, 2, 2), 1.0)
+    aus, y = torch.zeros(2, 17), torch.full((2, 17), 0.5)
+    d = critic_loss(real, fake, aus, y, torch.tensor(0.2), lambda_gp=10, lambda_y=160)
+    torch.testing.assert_close(d.adv, torch.tensor(-2.0))
+    torch.testing.assert_close(d.gp, torch.tensor(2.0))
+    torch.testing.assert_close(d.au, torch.tensor(40.0))
+    torch.testing.assert_close(d.total, torch.tensor(40.0))
+
+    x, x_c = torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 0.1)
+    att = torch.full((2, 1, 4, 4), 0.5)
+    kwargs = dict(lambda_y=160, lambda_cyc=10, lambda_a=0.1, lambda_tv=1e-4)
+    g = generator_loss(fake, aus, y, x, x_c, att, att, **kwargs)
+    torch.testing.assert_close(g.adv, torch.tensor(-1.0))
+    torch.testing.assert_close(g.cyc, torch.tensor(1.0))
+    torch.testing.assert_close(g.attn, torch.tensor(0.1))  # 0.1 * (0.5 + 0.5), TV 0
+    assert g.pair.item() == 0
+    paired = generator_loss(fake, aus, y, x, x_c, att, att, **kwargs, edited=x, paired=x + 0.5, lambda_pair=2.0)
+    torch.testing.assert_close(paired.pair, torch.tensor(1.0))
+    torch.testing.assert_close(paired.total, g.total + 1.0)

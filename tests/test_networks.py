@@ -1,0 +1,59 @@
+"""Generator and critic: the paper's shapes and sizes, configurable variants, initialisation."""
+import pytest
+import torch
+
+from ganivid.config import ModelConfig
+from ganivid.errors import ConfigError
+from ganivid.networks import Critic, Generator, count_parameters
+
+PAPER = ModelConfig()  # the dataclass defaults are the paper's architecture
+
+
+def test_paper_preset_sizes_and_shapes_without_allocating():
+    # The meta device gives parameters and activations shapes but no memory or compute.
+    with torch.device("meta"):
+        g, d = Generator(PAPER), Critic(PAPER)
+        x = torch.empty(25, 3, 128, 128)
+        color, attention = g(x, torch.empty(25, 17))
+        score, aus = d(x)
+    assert 8.3e6 < count_parameters(g) < 8.6e6  # paper: 8.4 M
+    assert 44e6 < count_parameters(d) < 46e6  # paper: ~45 M
+    assert color.shape == (25, 3, 128, 128) and attention.shape == (25, 1, 128, 128)
+    assert score.shape == (25, 1, 2, 2) and aus.shape == (25, 17)
+    widths = [m.out_channels for m in d.main if isinstance(m, torch.nn.Conv2d)]
+    assert widths == [64, 128, 256, 512, 1024, 2048]
+
+
+@pytest.mark.parametrize("size,final,layers", [(32, 2, 4), (64, 2, 5), (96, 3, 5), (128, 2, 6)])
+def test_critic_depth_follows_resolution(size, final, layers):
+    cfg = ModelConfig(image_size=size, conv_dim=8, repeat_num=1, critic_dim=4)
+    assert (cfg.critic_final_size, cfg.critic_layers) == (final, layers)
+    score, aus = Critic(cfg)(torch.zeros(2, 3, size, size))
+    assert score.shape == (2, 1, final, final) and aus.shape == (2, 17)
+
+
+@pytest.mark.parametrize("upsample", ["transposed", "resize"])
+def test_generator_ranges_and_conditioning(upsample):
+    torch.manual_seed(0)
+    cfg = ModelConfig(image_size=32, conv_dim=8, repeat_num=2, critic_dim=8, num_aus=5, upsample=upsample)
+    g = Generator(cfg)
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    color, attention = g(x, torch.zeros(3, 5))
+    assert color.shape == (3, 3, 32, 32) and attention.shape == (3, 1, 32, 32)
+    assert color.abs().max() <= 1 and 0 <= attention.min() and attention.max() <= 1
+    color2, _ = g(x, torch.ones(3, 5))
+    assert not torch.allclose(color, color2)  # the AU planes reach the output
+
+
+def test_weights_are_normal_002_and_residual_blocks_counted():
+    torch.manual_seed(0)
+    g = Generator(ModelConfig(image_size=32, conv_dim=16, repeat_num=3))
+    weights = torch.cat([m.weight.flatten() for m in g.modules() if isinstance(m, torch.nn.Conv2d)])
+    assert abs(weights.std().item() - 0.02) < 0.002 and abs(weights.mean().item()) < 0.002
+    assert sum(type(m).__name__ == "ResidualBlock" for m in g.modules()) == 3
+
+
+@pytest.mark.parametrize("size", [30, 80, 4])
+def test_bad_image_size_is_a_config_error(size):
+    with pytest.raises(ConfigError, match="image_size"):
+        ModelConfig(image_size=size)
