@@ -102,6 +102,21 @@ def test_short_gaps_are_interpolated_long_gaps_left_alone(sprites, hidden, inter
     assert table.rows_for_frame(23)
 
 
+@pytest.mark.parametrize("first_blur,kept", [(3.5, False), (0.0, True)])
+def test_weak_detection_never_confirmed_is_dropped(sprites, first_blur, kept):
+    """A track started from a weak detection (score < confirm_score) that the detector never finds
+    again is taken for a false positive; a strong one is kept though later frames are too blurred
+    for the detector."""
+    import cv2
+
+    img, _, _ = tc.render(tc.background(320, 240), [(sprites[0], Alignment(160, 120, 150, 0))])
+    blurred = cv2.GaussianBlur(img, (0, 0), 4.5)
+    frames = [cv2.GaussianBlur(img, (0, 0), first_blur) if first_blur else img] + [blurred] * 31
+    table = analyse((i, i / 25, f) for i, f in enumerate(frames))
+    assert list(table.frames) == list(range(32))
+    assert (len(table) == 32) if kept else (len(table) == 0)
+
+
 def test_one_euro_follows_real_timestamps():
     """Variable frame rate: a steady motion sampled at irregular times stays a steady motion."""
     rng = np.random.default_rng(0)
@@ -170,12 +185,13 @@ def test_table_save_load_and_csv(crossing, tmp_path):
 class Frame:
     index: int
     image: np.ndarray
-    pts: float | None = None
+    time_s: float | None = None
+    pts: int = 0  # time-base units, as video.Frame has: never taken for seconds
 
 
 def test_frame_objects_and_bad_frame_streams(sprites):
     clip = tc.moving_clip(sprites[0], n_frames=4)
-    table = analyse(Frame(i, img, t) for i, t, img in clip)
+    table = analyse(Frame(i, img, t, pts=1000 * i) for i, t, img in clip)
     assert len(table) == 4 and np.allclose(table.times, clip.times)
     with pytest.raises(VideoError, match="timestamp"):
         analyse([Frame(0, clip.frames[0])])
