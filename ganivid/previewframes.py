@@ -37,11 +37,14 @@ class _Row:
 
 def find_track_cache(info, faces: str, detect_every: int, folders: Sequence[Path]) -> Path | None:
     """The newest track table `animate` cached for this video and these options, in `folders`."""
+    candidates = {p for d in folders if d.is_dir() for p in d.glob(".*.tracks.npz")}
+    if not candidates:  # the usual case: skip importing the tracker (scipy) just for the key
+        return None
     from ganivid.animate import _options_key
     from ganivid.tracking import TrackConfig
 
     key = _options_key(info, TrackConfig(detect_every=detect_every, encodings=faces.startswith("ref:")), faces)
-    found = {p for d in folders if d.is_dir() for p in d.glob(f".*.{key}.tracks.npz")}
+    found = [p for p in candidates if p.name.endswith(f".{key}.tracks.npz")]
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
@@ -137,12 +140,14 @@ def plot_curves(path: Path, times: np.ndarray, target: np.ndarray, source: np.nd
     from ganivid.images import write_image
 
     shown = _changed(source, target, MAX_PLOTTED) or _changed(np.zeros_like(target), target, MAX_PLOTTED) or [8]
-    fig = Figure(figsize=(10, 0.9 + 1.35 * len(shown)), dpi=100, layout="constrained")
+    height = 0.9 + 1.35 * len(shown)
+    fig = Figure(figsize=(10, height), dpi=100)
+    fig.subplots_adjust(left=0.09, right=0.72, top=1 - 0.55 / height, bottom=0.5 / height, hspace=0.15)
     axes = fig.subplots(len(shown), 1, sharex=True, squeeze=False)[:, 0]
     for ax, i in zip(axes, shown):
         ax.plot(times, target[:, i], color="C3", lw=2, label="target")
         ax.plot(times, source[:, i], color="0.35", lw=1.2, ls="--",
-                label="actor (interpolated between previewed frames)" if src_points is not None else "actor (estimated)")
+                label="actor (interpolated)" if src_points is not None else "actor (estimated)")
         if src_points is not None:
             ax.plot(src_points[0], src_points[1][:, i], "o", color="0.35", ms=4, label="actor at previewed frames")
         for t, lab in marks:
