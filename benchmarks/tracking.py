@@ -5,7 +5,9 @@ one (the alignment of the still portrait's landmarks under the known transform),
 inter-ocular distance. Jitter: mean |second difference| of the smoothed centre over the same for
 the unsmoothed centre (`jitter_ratio`; part of it is the true motion's acceleration, so
 `noise_jitter_ratio` takes the truth out first). Id switches: changes of the track id matched
-to one true face. Cost: ms per frame, detecting every frame vs every k frames.
+to one true face (a new id after a true cut is by design). Cost: CPU ms per frame, detecting
+every frame vs every k frames, on the clips above, a longer clip, a 720p clip and, when
+../shared is present, real GRID talking-face clips.
 
     python benchmarks/tracking.py [--fps 25] [--every 12]
 """
@@ -145,11 +147,11 @@ def main() -> None:
     cat = lambda k: np.concatenate([np.asarray(r[k], float) for r in res.values()])
     every = TrackConfig(detect_every=1)
     speed = {}
-    for name, frames, repeat in [("clips_above_320x240", None, 3),
+    for name, frames, repeat in [("synthetic_clips_320x240", None, 3),
                                  ("moving_75_frames_320x240", tc.moving_clip(a, n_frames=75, fps=args.fps), 3),
                                  ("moving_30_frames_1280x720", tc.moving_clip(a, n_frames=30, size=(1280, 720), fps=args.fps), 2),
                                  ("grid_360x288", grid_clips(), 1)]:
-        if name == "clips_above_320x240":
+        if name == "synthetic_clips_320x240":
             c1, ck = np.mean([cost(c, every) for c in clips.values()]), np.mean([cost(c, cfg) for c in clips.values()])
         elif frames:
             c1, ck = cost(frames, every, repeat), cost(frames, cfg, repeat)

@@ -165,8 +165,9 @@ class _CutDetector:
     def __call__(self, img: np.ndarray) -> bool:
         """True if `img` starts a new shot."""
         h, w = img.shape[:2]
-        step = max(1, min(h, w) // 240)  # stride first: resizing a 4K frame directly costs ~10 ms
-        small = img if step == 1 else np.ascontiguousarray(img[::step, ::step])
+        # Sample down to <= 256 px first (nearest: 0.2 ms at 720p, where area or a numpy stride
+        # copy take 1 ms), then average: an honest 64-px thumbnail at any resolution.
+        small = img if w <= 256 else cv2.resize(img, (256, max(1, round(256 * h / w))), interpolation=cv2.INTER_NEAREST)
         grey = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         g = cv2.resize(grey, (64, max(1, round(64 * h / w))), interpolation=cv2.INTER_AREA)
         hist = np.bincount(g.ravel() >> 4, minlength=16) / g.size
