@@ -223,6 +223,7 @@ def preview_grid_cmd(
     levels: str = typer.Option("0,0.33,0.66,1", "--levels", help="Intensities in [0, 1], one column each."),
     at: str | None = typer.Option(None, "--at", help="Video frame: seconds, timecode or #frame."),
     crops: bool = typer.Option(False, "--crops", help="Show the model's aligned crops instead of the photo around the face."),
+    full: bool = typer.Option(False, "--full", help="Show the whole photo instead of the region around the face."),
     model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
 ) -> None:
@@ -230,7 +231,7 @@ def preview_grid_cmd(
     from ganivid.preview import parse_levels, preview_grid
 
     r = preview_grid(image, _beside(image, output, "grid"), aus=[a for a in aus.split(",") if a.strip()],
-                     levels=parse_levels(levels), at=at, crops=crops, model=model, device=device)
+                     levels=parse_levels(levels), at=at, crops=crops, full=full, model=model, device=device)
     typer.echo(f"wrote {r.output} ({r.size[0]}x{r.size[1]})")
 
 
@@ -244,6 +245,7 @@ def preview_interpolate_cmd(
     masks: bool = typer.Option(False, "--masks", help="Add the attention and colour-mask rows."),
     at: str | None = typer.Option(None, "--at", help="Video frame: seconds, timecode or #frame."),
     crops: bool = typer.Option(False, "--crops", help="Show the model's aligned crops instead of the photo around the face."),
+    full: bool = typer.Option(False, "--full", help="Show the whole photo instead of the region around the face."),
     model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
 ) -> None:
@@ -252,7 +254,7 @@ def preview_interpolate_cmd(
 
     r = preview_interpolate(image, _beside(image, output, "interpolate"),
                             expression=expression or (None if au else "smile"), au=au, steps=steps, masks=masks,
-                            at=at, crops=crops, model=model, device=device)
+                            at=at, crops=crops, full=full, model=model, device=device)
     typer.echo(f"wrote {r.output} ({r.size[0]}x{r.size[1]})")
 
 
@@ -264,12 +266,13 @@ def preview_sample_cmd(
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same vectors."),
     at: str | None = typer.Option(None, "--at", help="Video frame: seconds, timecode or #frame."),
     crops: bool = typer.Option(False, "--crops", help="Show the model's aligned crops instead of the photo around the face."),
+    full: bool = typer.Option(False, "--full", help="Show the whole photo instead of the region around the face."),
     model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
 ) -> None:
     """The paper's Fig. 7: the face under random plausible AU vectors."""
     from ganivid.preview import preview_sample
 
-    r = preview_sample(image, _beside(image, output, "sample"), count=count, seed=seed, at=at, crops=crops,
+    r = preview_sample(image, _beside(image, output, "sample"), count=count, seed=seed, at=at, crops=crops, full=full,
                        model=model, device=device)
     typer.echo(f"wrote {r.output} ({r.size[0]}x{r.size[1]})")

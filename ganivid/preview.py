@@ -79,9 +79,12 @@ def face_region(a: Alignment, shape: tuple[int, ...], margin: float = 1.3) -> tu
 class Views:
     """Panels of one face edited many ways: the pasted-back photo around the face, or crops."""
 
-    def __init__(self, engine, image: np.ndarray, face: StillFace, cell: int, crops: bool = False):
+    def __init__(self, engine, image: np.ndarray, face: StillFace, cell: int, crops: bool = False,
+                 full: bool = False):
+        if crops and full:
+            raise ConfigError("--crops and --full exclude each other")
         self.engine, self.face, self.cell, self.crops = engine, face, cell, crops
-        self.box = face_region(face.alignment, image.shape)
+        self.box = (0, 0, image.shape[1], image.shape[0]) if full else face_region(face.alignment, image.shape)
         x0, y0, x1, y1 = self.box
         self.region = image[y0:y1, x0:x1]
         # Paste into the region only: the same pixels as pasting into the photo, a fraction of the work.
@@ -110,11 +113,19 @@ class Views:
         return fit(grey(edit.attention), self.cell, self.cell), fit(edit.color, self.cell, self.cell)
 
 
-def _setup(image_path, at, model, device, crops, rows: int, cols: int, faces: str = "largest"):
+def _setup(image_path, at, model, device, crops, full, rows: int, cols: int, faces: str = "largest"):
+    if crops and full:
+        raise ConfigError("--crops and --full exclude each other")
     image, what = load_subject(image_path, at)
     face = find_faces(image, faces)[0]
     engine = load_engine(model, device)
-    return Views(engine, image, face, cell_size(rows, cols), crops), what
+    return Views(engine, image, face, cell_size(rows, cols), crops, full), what
+
+
+def _panels_text(crops: bool, full: bool) -> str:
+    if crops:
+        return "Panels: the generator's aligned crops."
+    return f"Panels: the {'whole photo' if full else 'photo around the face'} with the edit pasted back at full resolution."
 
 
 def _model_name(model) -> str:
@@ -142,7 +153,7 @@ def _levels(levels: Sequence[float]) -> list[float]:
 
 def preview_grid(image: str | Path, output: str | Path, *, aus: Sequence[str] = PAPER_AUS,
                  levels: Sequence[float] = (0.0, 0.33, 0.66, 1.0), at: str | float | None = None,
-                 crops: bool = False, model: str | Path | None = None, device: str = "auto",
+                 crops: bool = False, full: bool = False, model: str | Path | None = None, device: str = "auto",
                  faces: str = "largest") -> PreviewResult:
     """The paper's Fig. 4: one row per AU, set to each level while the other AUs keep the face's own.
 
@@ -150,7 +161,7 @@ def preview_grid(image: str | Path, output: str | Path, *, aus: Sequence[str] = 
         image: a photo, or a video with `at` choosing the frame.
         output: the sheet (.png, .jpg or .webp).
         aus: AU names, one row each; levels: intensities in [0, 1], one column each.
-        crops: show the generator's aligned crops instead of the photo around the face.
+        crops: show the generator's aligned crops; full: the whole photo (default: around the face).
         model, device: the generator; faces: which face (largest, or a number, 0 = largest).
     """
     from ganivid.images import check_image_output, write_image
@@ -160,7 +171,7 @@ def preview_grid(image: str | Path, output: str | Path, *, aus: Sequence[str] = 
     if not idx:
         raise ConfigError("--aus: give at least one AU, e.g. AU12,AU25")
     lv = _levels(levels)
-    views, what = _setup(image, at, model, device, crops, len(idx), len(lv) + 1, faces)
+    views, what = _setup(image, at, model, device, crops, full, len(idx), len(lv) + 1, faces)
     src = views.source()
     targets = np.repeat(src[None], len(idx) * len(lv), 0)
     for r, i in enumerate(idx):
@@ -176,16 +187,15 @@ def preview_grid(image: str | Path, output: str | Path, *, aus: Sequence[str] = 
         notes=[[f"own {_au_values(views.face.aus, [n]).split()[-1]}"] for n in names],
         legend=["Each row sets one AU to the intensity above its column; every other AU keeps the face's own "
                 "(estimated from landmarks, 'own' beside the row).",
-                "Panels: " + ("the generator's aligned crops." if crops else "the photo around the face with the edit "
-                              "pasted back at full resolution.")])
+                _panels_text(crops, full)])
     write_image(output, sheet.image)
     return PreviewResult(Path(output), sheet)
 
 
 def preview_interpolate(image: str | Path, output: str | Path, *, expression: str | None = "smile",
                         au: Sequence[str] = (), steps: int = 6, masks: bool = False, at: str | float | None = None,
-                        crops: bool = False, model: str | Path | None = None, device: str = "auto",
-                        faces: str = "largest") -> PreviewResult:
+                        crops: bool = False, full: bool = False, model: str | Path | None = None,
+                        device: str = "auto", faces: str = "largest") -> PreviewResult:
     """The paper's Fig. 1: y(alpha) = alpha y_g + (1 - alpha) y_r for alpha from 0 to 1, y_r the
     face's own AUs and y_g the target of `expression` and/or `au` edits; `masks` adds the
     attention and colour rows (Fig. 5)."""
@@ -198,7 +208,8 @@ def preview_interpolate(image: str | Path, output: str | Path, *, expression: st
     program = build_program(None, au, [expression] if expression else [])
     if program.is_empty:
         raise ConfigError("give --expression NAME or --au NAME=VALUE to interpolate towards")
-    views, what = _setup(image, at, model, device, crops or masks, 3 if masks else 1, steps + 1, faces)
+    views, what = _setup(image, at, model, device, crops or masks, full and not masks, 3 if masks else 1, steps + 1,
+                         faces)
     src = views.source()
     goal = program.evaluate(np.zeros(1), src[None])[0]
     alphas = np.linspace(0, 1, steps)
@@ -215,8 +226,8 @@ def preview_interpolate(image: str | Path, output: str | Path, *, expression: st
                     title=f"Interpolation of {what} towards {', '.join(c.target for c in program.curves)} "
                           f"({_model_name(model)})",
                     legend=[f"y(α) = α·y_g + (1 − α)·y_r: y_r the face's own AUs, y_g the target ({goal_text}).",
-                            *(["attention: white = kept from the input, black = taken from the colour mask; "
-                               "masks and panels are the generator's aligned crops."] if masks else [])])
+                            *(["attention: white = kept from the input, black = taken from the colour mask."]
+                              if masks else []), _panels_text(crops or masks, full and not masks)])
     write_image(output, sheet.image)
     return PreviewResult(Path(output), sheet)
 
@@ -247,8 +258,8 @@ def _caption(aus: np.ndarray, top: int = 3) -> str:
 
 
 def preview_sample(image: str | Path, output: str | Path, *, count: int = 16, seed: int = 0,
-                   at: str | float | None = None, crops: bool = False, model: str | Path | None = None,
-                   device: str = "auto", faces: str = "largest") -> PreviewResult:
+                   at: str | float | None = None, crops: bool = False, full: bool = False,
+                   model: str | Path | None = None, device: str = "auto", faces: str = "largest") -> PreviewResult:
     """The paper's Fig. 7: the face under `count` random plausible AU vectors (`random_aus`),
     each panel captioned with its strongest AUs."""
     from ganivid.images import check_image_output, write_image
@@ -258,14 +269,14 @@ def preview_sample(image: str | Path, output: str | Path, *, count: int = 16, se
         raise ConfigError(f"--count must be between 1 and 64, got {count}")
     cols = int(np.ceil(np.sqrt(count + 1)))
     n_rows = int(np.ceil((count + 1) / cols))
-    views, what = _setup(image, at, model, device, crops, n_rows, cols, faces)
+    views, what = _setup(image, at, model, device, crops, full, n_rows, cols, faces)
     targets = random_aus(count, seed)
     panels = [views.input()] + [views.panel(e) for e in views.edit(targets)]
     caps = ["input"] + [_caption(t) for t in targets]
     grid = [panels[r * cols:(r + 1) * cols] for r in range(n_rows)]
     sheet = compose(grid, title=f"Random AU targets on {what} (seed {seed}, {_model_name(model)})",
                     captions=[caps[r * cols:(r + 1) * cols] for r in range(n_rows)],
-                    legend=[f"Each panel: a random plausible AU vector (its strongest AUs below it); "
-                            f"the same seed gives the same vectors."])
+                    legend=["Each panel: a random plausible AU vector (its strongest AUs below it); "
+                            "the same seed gives the same vectors.", _panels_text(crops, full)])
     write_image(output, sheet.image)
     return PreviewResult(Path(output), sheet)

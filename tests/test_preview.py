@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -145,6 +146,17 @@ def test_grid_crops_are_square_model_crops(work, photo, model):
         assert im.format == "JPEG" and im.size == r.size
     a, b = r.sheet.panels[0]
     assert a[2] - a[0] == a[3] - a[1] == b[2] - b[0] == b[3] - b[1] == 256  # upscaled to the largest cell
+
+
+def test_grid_full_shows_the_whole_photo(work, photo, model, astronaut):
+    r = preview_grid(photo, work / "full.png", aus=["AU12"], levels=[1], full=True, model=model)
+    a, b = r.sheet.panels[0]
+    assert np.array_equal(region(r.sheet.image, a), fit(astronaut, a[2] - a[0], a[3] - a[1]))
+    outside = np.ones(astronaut.shape[:2], bool)
+    x0, y0, x1, y1 = face_region_of(astronaut)
+    outside[max(0, y0 - 40):y1 + 40, max(0, x0 - 40):x1 + 40] = False  # the edit stays near the face
+    scaled = cv2.resize(outside.astype(np.uint8), (b[2] - b[0], b[3] - b[1]), interpolation=cv2.INTER_NEAREST) > 0
+    assert np.abs(region(r.sheet.image, b).astype(int) - region(r.sheet.image, a))[scaled].max() <= 1
 
 
 def test_interpolate_with_masks_has_attention_and_colour_rows(work, photo, model):
