@@ -131,15 +131,28 @@ def _changed(src: np.ndarray, tgt: np.ndarray, limit: int) -> list[int]:
     return [int(i) for i in np.argsort(-diff, kind="stable") if diff[i] > 0.01][:limit]
 
 
+def _named(program) -> list[int]:
+    """AUs the curves name (an AU, or the AUs of an expression's prototype)."""
+    from ganivid.aus import expression
+
+    out: list[int] = []
+    for c in program.curves:
+        idx = np.flatnonzero(expression(c.target)).tolist() if c.is_expression else [AU_NAMES.index(c.target)]
+        out += [int(i) for i in idx if i not in out]
+    return out
+
+
 def plot_curves(path: Path, times: np.ndarray, target: np.ndarray, source: np.ndarray,
-                marks: Sequence[tuple[float, str]], title: str, src_points: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
+                marks: Sequence[tuple[float, str]], title: str, src_points: tuple[np.ndarray, np.ndarray] | None = None,
+                named: Sequence[int] = ()) -> Path:
     """Plot target (solid) and actor (dashed) AU curves over time, one panel per changed AU, with
     the previewed frames marked; `src_points` (times, (K, 17)) are actor AUs known only there."""
     from matplotlib.figure import Figure
 
     from ganivid.images import write_image
 
-    shown = _changed(source, target, MAX_PLOTTED) or _changed(np.zeros_like(target), target, MAX_PLOTTED) or [8]
+    changed = _changed(source, target, MAX_PLOTTED)
+    shown = (changed + [i for i in named if i not in changed])[:MAX_PLOTTED] or [AU_NAMES.index("AU12")]
     height = 0.9 + 1.35 * len(shown)
     fig = Figure(figsize=(10, height), dpi=100)
     fig.subplots_adjust(left=0.09, right=0.72, top=1 - 0.55 / height, bottom=0.5 / height, hspace=0.15)
@@ -218,7 +231,7 @@ def preview_frames(video: str | Path, output: str | Path, curve: str | Path | No
     h = int(np.clip((SCREEN[1] - 160) // max(n_rows, 1), 120, 220))
     aspect = frames[0].image.shape[1] / frames[0].image.shape[0]
     w_in = int(min(2.2, aspect) * h)
-    shown = _changed(src, tgt, 8) or list(range(NUM_AUS))[:0]
+    shown = (_changed(src, tgt, 8) + [i for i in _named(program) if i not in _changed(src, tgt, 8)])[:8]
     panels, labels, notes = [], [], []
     for f in frames:
         mine = [(k, r) for k, r in enumerate(rows) if r.frame == f.index]
@@ -279,7 +292,7 @@ def _plot(output: Path, program, info, rows: list[_Row], src: np.ndarray, tgt: n
                 a = actor[one]
                 y = program.evaluate(t, a, table.frame[one], info.fps)
                 title = f"AU curves of {info.path.name}, track {ids[np.argmax(counts)]} (actor from animate's track table)"
-                return plot_curves(path, t, y, a, marks, title)
+                return plot_curves(path, t, y, a, marks, title, named=_named(program))
     grid = np.linspace(0, duration, 400)
     first = {}
     for r, s in zip(rows, src):
@@ -291,4 +304,4 @@ def _plot(output: Path, program, info, rows: list[_Row], src: np.ndarray, tgt: n
     else:
         a = np.zeros((len(grid), NUM_AUS), np.float32)
     y = program.evaluate(grid, a, fps=info.fps)
-    return plot_curves(path, grid, y, a, marks, f"AU curves of {info.path.name}", (pts_t, pts_a))
+    return plot_curves(path, grid, y, a, marks, f"AU curves of {info.path.name}", (pts_t, pts_a), _named(program))
