@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ganivid.align import Alignment, crop_face, paste_back
 from ganivid.aus import AU_DESCRIPTIONS, AU_NAMES, EXPRESSIONS, NUM_AUS, au_index, expression
 from ganivid.errors import ConfigError
 from ganivid.sheets import Sheet, compose, fit, grey
 from ganivid.still import StillFace, find_faces, load_engine
+
+if TYPE_CHECKING:
+    from ganivid.align import Alignment
 
 SCREEN = (1800, 1350)  # a sheet's panels fit in this many pixels (a laptop screen at 100 %)
 CELL_MAX, CELL_MIN = 256, 96  # panel side limits: large enough to judge a face, small enough to fit
@@ -81,6 +84,8 @@ class Views:
 
     def __init__(self, engine, image: np.ndarray, face: StillFace, cell: int, crops: bool = False,
                  full: bool = False):
+        from ganivid.align import crop_face
+
         if crops and full:
             raise ConfigError("--crops and --full exclude each other")
         self.engine, self.face, self.cell, self.crops = engine, face, cell, crops
@@ -105,6 +110,8 @@ class Views:
 
     def panel(self, edit) -> np.ndarray:
         """The panel of one edit (pasted back, or the generator's crop)."""
+        from ganivid.align import paste_back
+
         img = edit.image if self.crops else paste_back(self.region, self.crop, edit.image, self.local)
         return fit(img, self.cell, self.cell)
 

@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ganivid.align import Alignment, crop_face, paste_back
 from ganivid.aus import AU_NAMES, NUM_AUS
 from ganivid.errors import ConfigError, CurveError, NoFaceError
 from ganivid.preview import MAX_FRAMES, SCREEN, PreviewResult, face_region
 from ganivid.sheets import ACCENT, INK, MUTED, compose, figure_image, fit, grey, overlay
+
+if TYPE_CHECKING:
+    from ganivid.align import Alignment
 
 MAX_PLOTTED = 6  # AU subplots in the curves plot: the most changed ones
 
@@ -196,6 +199,7 @@ def preview_frames(video: str | Path, output: str | Path, curve: str | Path | No
     Raises:
         VideoError, CurveError, ConfigError, CheckpointError, DataError: one-line user errors.
     """
+    from ganivid.align import crop_face, paste_back
     from ganivid.curves import build_program
     from ganivid.images import check_image_output, write_image
     from ganivid.still import load_engine

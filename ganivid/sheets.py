@@ -8,7 +8,6 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in sheet pixels (x1, y1 exclusive)
@@ -55,6 +54,8 @@ def _line_height(fnt) -> int:
 
 def fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """`image` scaled (up or down, aspect kept) to fit in width x height."""
+    import cv2
+
     h, w = image.shape[:2]
     k = min(width / w, height / h)
     size = (max(1, round(w * k)), max(1, round(h * k)))
@@ -73,6 +74,8 @@ def overlay(image: np.ndarray, scale: float, corners: np.ndarray | None = None,
             landmarks: np.ndarray | None = None, label: str | None = None) -> np.ndarray:
     """Draw a face's crop outline (4 corners), landmarks and a label on `image`, whose pixels are
     `scale` times the coordinates given (draw after resizing, so lines stay thin and crisp)."""
+    import cv2
+
     out = np.ascontiguousarray(image.copy())
     colour = ACCENT
     if corners is not None:

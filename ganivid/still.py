@@ -15,12 +15,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ganivid.align import Alignment, alignment_from_landmarks, crop_face, paste_back
 from ganivid.aus import NUM_AUS
 from ganivid.errors import ConfigError, CurveError, NoFaceError
+
+if TYPE_CHECKING:
+    from ganivid.align import Alignment
 
 LOOPS = ("none", "pingpong")
 MIN_SCORE = 0.3  # dlib HOG detection score below which a box is doubted
@@ -65,6 +68,7 @@ def find_faces(image: np.ndarray, faces: str = "largest", detector=None) -> list
         NoFaceError: no face found (small faces are retried with the detector's upsampling).
         ConfigError: a bad `faces` value.
     """
+    from ganivid.align import alignment_from_landmarks
     from ganivid.estimate import estimate_aus, stable_landmarks
     from ganivid.faces import DlibDetector
 
@@ -155,6 +159,7 @@ class FaceEditor:
     """Edits one photo's faces for a sequence of targets, each distinct target computed once."""
 
     def __init__(self, engine, image: np.ndarray, faces: Sequence[StillFace], max_side: int | None = None):
+        from ganivid.align import Alignment, crop_face
         self.engine, self.faces = engine, list(faces)
         self.crops = [crop_face(image, f.alignment, engine.image_size) for f in self.faces]
         self.computed = 0
@@ -179,6 +184,8 @@ class FaceEditor:
 
     def paste(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """The photo with each face's edited crop pasted back."""
+        from ganivid.align import paste_back
+
         img = self.image
         for al, orig, edited in zip(self.paste_at, self.crops, crops):
             img = paste_back(img, orig, edited, al)
