@@ -64,9 +64,7 @@ def _requests(at: str | None, every: str | None, info) -> list:
         if not keys:
             raise ConfigError("--at: give times or frames, e.g. --at 0,2.5s,#120")
     elif every is not None:
-        step = parse_duration(every)
-        if step is None or step <= 0:
-            raise ConfigError(f"--every must be a positive time, got {every!r}")
+        step = parse_duration(every, "--every")
         keys = [KeyTime(seconds=float(t)) for t in np.arange(0, duration, step)]
     else:
         keys = [KeyTime(seconds=duration * (k + 0.5) / 4) for k in range(4)]

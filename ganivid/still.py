@@ -86,18 +86,14 @@ def find_faces(image: np.ndarray, faces: str = "largest", detector=None) -> list
     strong = [b for b in boxes if b[1] >= MIN_SCORE]
     boxes = strong or [max(boxes, key=lambda b: b[1])]
     boxes.sort(key=lambda b: -(b[0][2] - b[0][0]) * (b[0][3] - b[0][1]))
+    wanted = {"largest": [0], "all": list(range(len(boxes)))}.get(faces) or [int(faces)]
+    if wanted[0] >= len(boxes):
+        raise ConfigError(f"--faces {faces}: only {len(boxes)} face(s) found (numbered from 0, largest first)")
     found = []
-    for i, (box, _) in enumerate(boxes):
-        lm = stable_landmarks(det, image, box)
-        found.append(StillFace(i, box, lm, alignment_from_landmarks(lm), estimate_aus(lm)))
-    if faces == "largest":
-        return found[:1]
-    if faces == "all":
-        return found
-    k = int(faces)
-    if k >= len(found):
-        raise ConfigError(f"--faces {k}: only {len(found)} face(s) found (numbered from 0, largest first)")
-    return [found[k]]
+    for i in wanted:
+        lm = stable_landmarks(det, image, boxes[i][0])
+        found.append(StillFace(i, boxes[i][0], lm, alignment_from_landmarks(lm), estimate_aus(lm)))
+    return found
 
 
 def load_engine(model=None, device: str = "auto", batch_size: int | None = None):
@@ -116,20 +112,24 @@ def load_engine(model=None, device: str = "auto", batch_size: int | None = None)
     return Engine.from_checkpoint(str(model), device, batch_size)
 
 
-def parse_duration(text: str | float | None) -> float | None:
-    """`4`, `4s`, `2.5 s`, `1500ms` or `00:00:04.5` -> seconds (None stays None)."""
-    if text is None or isinstance(text, (int, float)):
-        return None if text is None else float(text)
-    s = text.strip().lower().replace(" ", "")
+def parse_duration(text: str | float | None, what: str = "--duration") -> float | None:
+    """`4`, `4s`, `2.5 s`, `1500ms` or `00:00:04.5` -> positive seconds (None stays None)."""
+    if text is None:
+        return None
     try:
-        if ":" in s:
-            parts = [float(p) for p in s.split(":")]
-            return sum(p * 60 ** k for k, p in enumerate(reversed(parts)))
-        if s.endswith("ms"):
-            return float(s[:-2]) / 1000
-        return float(s.removesuffix("s"))
+        if isinstance(text, (int, float)):
+            seconds = float(text)
+        elif ":" in (s := text.strip().lower().replace(" ", "")):
+            seconds = sum(float(p) * 60 ** k for k, p in enumerate(reversed(s.split(":"))))
+        elif s.endswith("ms"):
+            seconds = float(s[:-2]) / 1000
+        else:
+            seconds = float(s.removesuffix("s"))
     except ValueError:
-        raise ConfigError(f"--duration {text!r}: use seconds (4, 4s, 1500ms) or a timecode (00:00:04)") from None
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise ConfigError(f"{what} {text!r}: use a positive time in seconds (4, 4s, 1500ms) or a timecode (00:00:04)")
+    return seconds
 
 
 def frame_order(n: int, loop: str = "none", repeat: int = 1) -> list[int]:

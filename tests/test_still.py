@@ -17,7 +17,7 @@ from ganivid.cli import app
 from ganivid.config import ModelConfig
 from ganivid.curves import AUProgram, build_program, make_curve
 from ganivid.engine import Engine
-from ganivid.errors import CurveError, DataError, NoFaceError
+from ganivid.errors import ConfigError, CurveError, DataError, NoFaceError
 from ganivid.networks import Generator
 from ganivid.still import animate_faces, animate_image, find_faces, frame_order, load_engine
 from ganivid.video import probe, read_frames
@@ -169,6 +169,13 @@ def test_user_errors(work, photo, model):
         animate_image(blank, work / "x.mp4", au=["AU12=1"], duration=1, model=model)
     with pytest.raises(CurveError, match="--duration"):
         animate_image(photo, work / "x.mp4", au=["AU12=1"], model=model)
+    for bad_duration in ("-2s", "soon", "0"):
+        with pytest.raises(ConfigError, match="--duration"):
+            animate_image(photo, work / "x.mp4", au=["AU12=1"], duration=bad_duration, model=model)
+    with pytest.raises(ConfigError, match="--faces 3"):
+        animate_image(photo, work / "x.mp4", au=["AU12=1"], duration=1, faces="3", model=model)
+    with pytest.raises(ConfigError, match="unsupported output extension"):
+        animate_image(photo, work / "x.avi", au=["AU12=1"], duration=1, model=model)
     assert not (work / "x.mp4").exists()
 
 
