@@ -1,0 +1,146 @@
+"""Quality of a trained generator on held-out face crops; prints one JSON line.
+
+    python benchmarks/model_quality.py [--model models/ganivid.safetensors] [--data DATASET] [--count 100]
+
+DATASET is a `ganivid annotate` folder of crops the model never saw (default: the held-out
+portraits prepared as in models/MODELS.md). Measured:
+- identity: PSNR of G(x | y_r) against x (y_r = the crop's own labels) and mean attention;
+- AU response: for AU12, AU25, AU26, AU1, AU4, AU45 set to 0, .33, .66, 1 (others kept at y_r),
+  the built-in estimator's reading of the edited crop (dlib landmarks fitted on the crop
+  upscaled 4x, in the face box found once on the identity output): mean reading per level and
+  Spearman's rho of reading vs request over all faces and levels;
+- locality: mean |change| of every other supported AU's reading against the identity output,
+  over all levels (`others`), and of the AUs of the other face regions only (`other_regions`:
+  brows vs eyes vs mouth; AU1/AU2 and AU25/AU26 share muscles, so they move together).
+Skips (prints {"skipped": ...}) when the data is absent."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from ganivid.aus import AU_NAMES, au_index
+from ganivid.data import open_dataset
+from ganivid.engine import Engine
+from ganivid.estimate import SUPPORTED, estimate_aus, stable_landmarks
+from ganivid.faces import DlibDetector
+
+TESTED = ("AU12", "AU25", "AU26", "AU1", "AU4", "AU45")
+LEVELS = (0.0, 0.33, 0.66, 1.0)
+REGIONS = {"brows": ("AU1", "AU2", "AU4"), "eyes": ("AU5", "AU7", "AU45"),
+           "mouth": ("AU10", "AU12", "AU15", "AU17", "AU20", "AU23", "AU25", "AU26")}
+UPSCALE = 4  # dlib's 68-point model is trained on faces ~100-200 px wide; crops are 64-128 px
+
+
+def region_of(name: str) -> str:
+    return next(r for r, names in REGIONS.items() if name in names)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+
+
+class Reader:
+    """The estimator's AU reading (17,) of edited crops of one face, in a box found once."""
+
+    def __init__(self, detector: DlibDetector, reference: np.ndarray):
+        self.detector = detector
+        big = self._big(reference)
+        found = detector.boxes(big)
+        self.box = max(found, key=lambda b: (b[0][2] - b[0][0]) * (b[0][3] - b[0][1]))[0] if found else None
+
+    @staticmethod
+    def _big(crop: np.ndarray) -> np.ndarray:
+        return cv2.resize(crop, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
+
+    def read(self, crop: np.ndarray) -> np.ndarray:
+        lm = stable_landmarks(self.detector, self._big(crop), self.box, n=9)
+        return estimate_aus(lm)
+
+
+def evaluate(model: str, data: str, count: int, seed: int = 0) -> dict:
+    """The metrics above as a dict (one JSON line)."""
+    t0 = time.time()
+    engine = Engine.from_checkpoint(model, device="cpu")
+    ds = open_dataset(data, engine.image_size)
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(ds), size=min(count, len(ds)), replace=False))
+    crops = np.stack([ds.image(int(i)) for i in pick])
+    own = np.nan_to_num(ds.aus[pick], nan=0.0)
+    ident = engine.edit(list(crops), own)
+    psnrs = [psnr(e.image, c) for e, c in zip(ident, crops)]
+    attention = float(np.mean([e.attention.mean() for e in ident]))
+
+    detector = DlibDetector()
+    readers = [Reader(detector, c) for c in crops]  # the box of the input face
+    ok = [k for k, r in enumerate(readers) if r.box is not None]
+    base = {k: readers[k].read(ident[k].image) for k in ok}
+    supported = [n for n, s in zip(AU_NAMES, SUPPORTED) if s]
+    result = {}
+    for name in TESTED:
+        j = au_index(name)
+        targets = np.repeat(own[ok][:, None], len(LEVELS), 1)  # (F, L, 17)
+        targets[:, :, j] = LEVELS
+        edits = engine.edit([crops[k] for k in ok for _ in LEVELS], targets.reshape(-1, 17))
+        reads = np.stack([readers[k].read(edits[a * len(LEVELS) + b].image)
+                          for a, k in enumerate(ok) for b in range(len(LEVELS))]).reshape(len(ok), len(LEVELS), -1)
+        ref = np.stack([base[k] for k in ok])[:, None]  # (F, 1, 17)
+        request = np.broadcast_to(np.array(LEVELS), (len(ok), len(LEVELS)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # constant readings: rho is undefined (None below)
+            rho = spearmanr(request.ravel(), reads[:, :, j].ravel()).statistic
+        others = [au_index(n) for n in supported if n != name]
+        far = [au_index(n) for n in supported if region_of(n) != region_of(name)]
+        moved = np.abs(reads - ref)
+        result[name] = {
+            "spearman": None if np.isnan(rho) else round(float(rho), 3),  # None: constant readings
+            "reading": [round(float(v), 3) for v in reads[:, :, j].mean(0)],
+            "others": round(float(np.nanmean(moved[:, :, others])), 3),
+            "other_regions": round(float(np.nanmean(moved[:, :, far])), 3),
+        }
+    info = engine.generator
+    return {
+        "benchmark": "model_quality", "model": str(model), "data": str(data), "faces": len(pick),
+        "faces_read": len(ok), "psnr_id": round(float(np.mean(psnrs)), 2),
+        "psnr_id_min": round(float(np.min(psnrs)), 2), "attention_id": round(attention, 4),
+        "input_reading_vs_identity": round(float(np.nanmean(np.abs(
+            np.stack([readers[k].read(crops[k]) for k in ok]) - np.stack([base[k] for k in ok])))), 3),
+        "aus": result,
+        # An AU whose reading never changes has no rho (None) and counts as no response.
+        "spearman_min": min([v["spearman"] for v in result.values() if v["spearman"] is not None], default=None),
+        "no_response": [n for n, v in result.items() if v["spearman"] is None],
+        "locality_others": round(float(np.mean([v["others"] for v in result.values()])), 3),
+        "locality_other_regions": round(float(np.mean([v["other_regions"] for v in result.values()])), 3),
+        "params": sum(p.numel() for p in info.parameters()), "seconds": round(time.time() - t0, 1),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="models/ganivid.safetensors")
+    p.add_argument("--data", default="../data/portraits/96/heldout", help="held-out crops (annotate folder)")
+    p.add_argument("--count", type=int, default=100)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--label", default=None, help="added to the JSON line (e.g. run and step)")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    if not Path(args.data).is_dir() or not Path(args.model).is_file():
+        print(json.dumps({"benchmark": "model_quality", "skipped": "model or data absent",
+                          "model": args.model, "data": args.data}))
+        return
+    out = evaluate(args.model, args.data, args.count)
+    if args.label:
+        out = {"label": args.label, **out}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Train the shipped model: warp pairs of annotated portraits (supervised warm-up), GAN losses on.
+
+    python training/ship.py --data DATASET --out runs/ship [--minutes 90] [--resume] [--export F]
+
+DATASET is a `ganivid annotate` folder (imgs/, aus.csv, manifest.jsonl with landmarks). Pairs
+(ganivid/pairs.py) are made once and cached beside the run (pairs.npz). `--no-pairs` trains the
+same preset on the plain dataset (the unpaired paper loop), for the comparison in MODELS.md.
+The adversarial phase without pairs continues a run with
+`ganivid train --config training/ship.toml --data DATASET --out RUN --resume --set train.lambda_pair=0`."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganivid.align import alignment_from_landmarks, crop_matrix
+from ganivid.config import load_config
+from ganivid.data import ArrayDataset, open_dataset
+from ganivid.pairs import make_pairs
+from ganivid.train import train
+
+
+def crop_landmarks(root: Path, names: list[str], size: int) -> np.ndarray:
+    """Landmarks (N, 68, 2) in crop pixels of the crops `names`, from annotate's manifest
+    (image pixels, mapped by the crop's own alignment) or a landmarks.npz (crop pixels)."""
+    if (root / "manifest.jsonl").is_file():
+        by_file = {}
+        for line in (root / "manifest.jsonl").read_text().splitlines():
+            if line.strip():
+                e = json.loads(line)
+                lm = np.asarray(e["landmarks"], np.float64)
+                m = crop_matrix(alignment_from_landmarks(lm), size)
+                by_file[e["file"]] = lm @ m[:, :2].T + m[:, 2]
+    else:
+        z = np.load(root / "landmarks.npz")
+        by_file = dict(zip(z["names"].tolist(), z["landmarks"]))
+    return np.stack([by_file[n] for n in names])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--config", default="training/ship.toml")
+    p.add_argument("--minutes", type=float, default=None, help="stop after this much wall time")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--no-pairs", action="store_true")
+    p.add_argument("--variants", type=int, default=2, help="pairs per crop")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--export", type=Path, default=None)
+    p.add_argument("--set", action="append", default=[], help="section.key=value override")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    from ganivid.config import parse_override
+    overrides = dict(parse_override(s) for s in args.set)
+    if args.no_pairs:
+        overrides.setdefault("train.lambda_pair", 0.0)
+    model, cfg = load_config(args.config, overrides)
+    folder = open_dataset(args.data, model.image_size)
+    data = folder
+    if not args.no_pairs:
+        args.out.mkdir(parents=True, exist_ok=True)
+        cache = args.out / "pairs.npz"
+        if cache.is_file():
+            z = np.load(cache)
+            data = ArrayDataset(z["x"], z["y"], target_images=z["x_t"], target_aus=z["y_t"], source=str(cache))
+        else:
+            images = np.stack([folder.image(i) for i in range(len(folder))])
+            lms = crop_landmarks(Path(args.data), folder.names, model.image_size)
+            data = make_pairs(images, lms, variants=args.variants, seed=cfg.seed, source=str(cache))
+            tmp = cache.with_name("pairs.tmp.npz")
+            np.savez(tmp, x=data.images, y=data.aus, x_t=data.targets[0], y_t=data.targets[1])
+            tmp.replace(cache)
+    cpu_log = args.out / "cpu.jsonl"
+    cpu_start = json.loads(cpu_log.read_text().splitlines()[-1])["cpu_s"] if args.resume and cpu_log.is_file() else 0.0
+
+    def log_cpu(state) -> None:
+        # Process CPU seconds per step: the fair clock when runs share 2 cores with other jobs.
+        if state.step % cfg.log_every == 0:
+            with cpu_log.open("a") as f:
+                f.write(json.dumps({"step": state.step, "cpu_s": round(cpu_start + time.process_time(), 1),
+                                    "wall_s": round(state.elapsed, 1)}) + "\n")
+
+    train(cfg, model, data, args.out, resume=args.resume, export=args.export, callback=log_cpu,
+          max_seconds=None if args.minutes is None else args.minutes * 60, quiet=True)
+
+
+if __name__ == "__main__":
+    main()
