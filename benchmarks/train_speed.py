@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from dataclasses import replace
@@ -32,14 +33,15 @@ def measure(preset: str, cycles: int, batch_size: int | None, overrides: dict) -
     count = max(cfg.batch_size * 2, 32)
     ds = ArrayDataset(rng.integers(0, 256, (count, model.image_size, model.image_size, 3), dtype=np.uint8),
                       rng.random((count, 17), dtype=np.float32))
-    stamps: dict[int, float] = {}
+    stamps: dict[int, tuple[float, float]] = {}
 
     def clock(state) -> None:
-        stamps[state.step] = time.perf_counter()
+        stamps[state.step] = (time.perf_counter(), time.process_time())
 
     with tempfile.TemporaryDirectory() as run:
         train(cfg, model, ds, run, callback=clock, quiet=True)
-    seconds = stamps[n * (cycles + 1)] - stamps[n]
+    seconds = stamps[n * (cycles + 1)][0] - stamps[n][0]
+    cpu_seconds = stamps[n * (cycles + 1)][1] - stamps[n][1]  # shows contention from other processes
     with torch.device("meta"):
         g_params, d_params = count_parameters(Generator(model)), count_parameters(Critic(model))
     return {"image_size": model.image_size, "conv_dim": model.conv_dim, "repeat_num": model.repeat_num,
@@ -47,7 +49,8 @@ def measure(preset: str, cycles: int, batch_size: int | None, overrides: dict) -
             "batch_size": cfg.batch_size, "n_critic": n,
             "images_per_s": round(cycles * n * cfg.batch_size / seconds, 3),
             "generator_updates_per_min": round(60 * cycles / seconds, 3),
-            "seconds_per_generator_cycle": round(seconds / cycles, 3)}
+            "seconds_per_generator_cycle": round(seconds / cycles, 3),
+            "cpu_seconds_per_generator_cycle": round(cpu_seconds / cycles, 3)}
 
 
 def main() -> None:
@@ -62,7 +65,8 @@ def main() -> None:
     from ganivid.config import parse_override
 
     overrides = dict(parse_override(s) for s in args.set)
-    result = {"benchmark": "train_speed", "device": "cpu", "threads": args.threads, "torch": torch.__version__}
+    result = {"benchmark": "train_speed", "device": "cpu", "threads": args.threads, "torch": torch.__version__,
+              "load_average_1min": round(os.getloadavg()[0], 2)}
     for preset in args.presets:
         result[preset] = measure(preset, args.cycles, args.batch_size, overrides)
     print(json.dumps(result))

@@ -57,3 +57,22 @@ def test_weights_are_normal_002_and_residual_blocks_counted():
 def test_bad_image_size_is_a_config_error(size):
     with pytest.raises(ConfigError, match="image_size"):
         ModelConfig(image_size=size)
+
+
+@pytest.mark.parametrize("size", [8, 32, 96])
+def test_generator_equals_the_papers_formulation(size):
+    # forward() computes the tiled-AU convolution in closed form and both heads in one conv;
+    # this is the paper's literal concat -> main -> two heads, which it must reproduce.
+    torch.manual_seed(1)
+    g = Generator(ModelConfig(image_size=size, conv_dim=8, repeat_num=1, critic_dim=8))
+    x, y = torch.rand(3, 3, size, size) * 2 - 1, torch.rand(3, 17)
+    features = g.main(torch.cat([x, y[:, :, None, None].expand(3, 17, size, size)], dim=1))
+    color, attention = g(x, y)
+    torch.testing.assert_close(color, g.color(features), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(attention, g.attention(features), atol=1e-5, rtol=1e-4)
+    # Gradients too, in float64 so that only the algebra is compared, not rounding order.
+    g, x, y = g.double(), x.double(), y.double()
+    planes = y[:, :, None, None].expand(3, 17, size, size)
+    (grad,) = torch.autograd.grad(g(x, y)[0].sum(), g.main[0].weight)
+    (ref,) = torch.autograd.grad(g.color(g.main(torch.cat([x, planes], 1))).sum(), g.main[0].weight)
+    torch.testing.assert_close(grad, ref, atol=1e-9, rtol=1e-7)
