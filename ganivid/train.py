@@ -296,6 +296,10 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
             batch = next(loader)
             x = batch["x"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
             y = batch["y"].to(device, non_blocking=True)
+            factor = lr_factor(step - warmup, main_steps, cfg.decay_fraction) if step >= warmup else 1.0
+            for opt, lr in ((opt_g, cfg.lr_g), (opt_d, cfg.lr_d)):
+                for group in opt.param_groups:
+                    group["lr"] = lr * factor  # a function of the step: nothing to restore on resume
             if step < warmup:
                 # ---- critic AU-head warm-up ----
                 with amp:
@@ -306,10 +310,6 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
                 meter.add(d_au=loss)
             else:
                 k = step - warmup
-                factor = lr_factor(k, main_steps, cfg.decay_fraction)
-                for opt, lr in ((opt_g, cfg.lr_g), (opt_d, cfg.lr_d)):
-                    for group in opt.param_groups:
-                        group["lr"] = lr * factor
                 paired = cfg.lambda_pair > 0 and "y_t" in batch
                 y_g = (batch["y_t"] if paired else sample_targets(batch["y"], cfg.target_noise)).to(device)
                 alpha = torch.rand(len(x), 1, 1, 1).to(device)
@@ -345,8 +345,7 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
             # ---- logging, samples, checkpoints (rank 0 writes) ----
             if master and (step % cfg.log_every == 0 or step == end):
                 now = time.time()
-                last = {"step": step, "phase": "warmup" if step <= warmup else "gan",
-                        "lr_factor": round(lr_factor(max(0, step - 1 - warmup), main_steps, cfg.decay_fraction), 6),
+                last = {"step": step, "phase": "warmup" if step <= warmup else "gan", "lr_factor": round(factor, 6),
                         **meter.pop(),
                         "images_per_s": round((step - step_log) * cfg.batch_size * world / max(now - t_log, 1e-9), 3),
                         "elapsed_s": round(now - t_start, 2)}

@@ -252,3 +252,14 @@ def test_cli_bad_input_gives_one_error_line(tmp_path, case, message):
     assert "Traceback" not in r.output
     import re
     assert re.search(message, lines[0]), lines[0]
+
+
+def test_config_precedence(tmp_path):
+    # defaults (the paper) < preset < overrides; ints are accepted for float keys.
+    model, cfg = load_config("tiny", {"train.batch_size": 6, "model.repeat_num": 2, "train.lr_g": 1})
+    assert (cfg.batch_size, cfg.n_critic, cfg.lambda_y, cfg.lr_g) == (6, 2, 160.0, 1.0)
+    assert (model.image_size, model.repeat_num, model.num_aus) == (32, 2, 17)
+    preset = tmp_path / "mine.toml"
+    preset.write_text("[model]\nimage_size = 64\n[train]\nsteps = 7\n")
+    model, cfg = load_config(preset, {"train.steps": 9})
+    assert (model.image_size, model.conv_dim, cfg.steps, cfg.batch_size) == (64, 64, 9, 25)
