@@ -166,6 +166,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--child", nargs=4)
+    ap.add_argument("--model", type=Path, help="any inference or training checkpoint (default: see above)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.child:
@@ -173,7 +174,7 @@ def main() -> None:
         return child(clip, out, model, null == "null")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ganivid-speed-"))
     work.mkdir(parents=True, exist_ok=True)
-    model, how = model_file(work)
+    model, how = (args.model, f"given: {args.model}") if args.model else model_file(work)
     clip10 = make_clip(work / "clip10.mp4", 10)
     clip60 = make_clip(work / "clip60.mp4", 60)
     e2e = run_child(str(clip10), str(work / "out10.mp4"), str(model), "real")

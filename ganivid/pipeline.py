@@ -28,6 +28,7 @@ class Job:
 
     alignment: Alignment
     target: np.ndarray  # (17,) float32 in [0, 1]
+    track: int = 0  # face track id: its edits are smoothed over consecutive frames
 
 
 @dataclass
@@ -105,6 +106,30 @@ class _Raised:
     error: BaseException
 
 
+class EditSmoother:
+    """Exponential smoothing, per face track, of the edit (edited minus original crop) over
+    consecutive frames. Crops are in the face's own coordinates, so this averages the
+    generator's frame-to-frame noise, not head motion; `tau` seconds (real timestamps, VFR-safe)
+    sets how fast a changing expression is followed (0: off)."""
+
+    def __init__(self, tau: float):
+        self.tau = tau
+        self._prev: dict[int, tuple[int, float, np.ndarray]] = {}  # track -> (frame, time, delta)
+
+    def __call__(self, track: int, index: int, time_s: float, crop: np.ndarray, edited: np.ndarray) -> np.ndarray:
+        """The smoothed edited crop (n, n, 3) uint8 of `track` in frame `index`."""
+        if self.tau <= 0:
+            return edited
+        delta = edited.astype(np.float32) - crop
+        prev = self._prev.get(track)
+        if prev is not None and prev[0] == index - 1:  # a gap or a new track starts afresh
+            keep = float(np.exp(-max(time_s - prev[1], 0.0) / self.tau))
+            delta = keep * prev[2] + (1 - keep) * delta
+        self._prev = {k: v for k, v in self._prev.items() if v[0] >= index - 1 and k != track}
+        self._prev[track] = (index, time_s, delta)
+        return np.clip(crop + delta, 0, 255).round().astype(np.uint8)
+
+
 def prefetch(items: Iterable, depth: int = 8) -> Iterator:
     """Iterate `items` in a background thread, `depth` items ahead (decoding overlaps the consumer).
 
@@ -139,7 +164,7 @@ def prefetch(items: Iterable, depth: int = 8) -> Iterator:
 
 def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: Engine,
            write: Callable[[Frame], None], clock: StageClock | None = None,
-           on_frame: Callable[[], None] | None = None) -> int:
+           on_frame: Callable[[], None] | None = None, smooth_edits: float = 0.0) -> int:
     """Edit every frame's planned faces and `write` each frame once, in order; returns the count.
 
     Args:
@@ -149,11 +174,13 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
         write: called with each finished frame from the encoder thread.
         clock: accumulates per-stage seconds (decode, crop, generator, paste, encode).
         on_frame: called after each written frame (progress).
+        smooth_edits: time constant in seconds of `EditSmoother` (0: each frame on its own).
     """
     clock = clock or StageClock()
     n = engine.image_size
     stages = _Stages(depth=max(4, 2 * engine.batch_size))
     written = [0]
+    smoother = EditSmoother(smooth_edits)
 
     def decode() -> None:
         try:
@@ -174,8 +201,10 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
             while (item := stages.get(stages.q_out)) is not _END:
                 t = time.perf_counter()
                 image = item.frame.image
+                f = item.frame
                 for job, crop, edit in zip(item.jobs, item.crops, item.edits):
-                    image = paste_back(image, crop, edit.image, job.alignment)
+                    edited = smoother(job.track, f.index, f.time_s, crop, edit.image)
+                    image = paste_back(image, crop, edited, job.alignment)
                 t2 = time.perf_counter()
                 write(replace(item.frame, image=image) if item.jobs else item.frame)
                 clock.paste += t2 - t

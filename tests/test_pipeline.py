@@ -8,7 +8,7 @@ from ganivid.align import Alignment, crop_face, paste_back
 from ganivid.config import ModelConfig
 from ganivid.engine import Engine
 from ganivid.networks import Generator
-from ganivid.pipeline import Job, StageClock, prefetch, render
+from ganivid.pipeline import EditSmoother, Job, StageClock, prefetch, render
 from ganivid.video import Frame
 
 CFG = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8)
@@ -85,3 +85,18 @@ def test_prefetch_keeps_order_and_reraises():
     assert next(it) == 0 and threading.active_count() == before + 1
     it.close()
     assert threading.active_count() == before
+
+
+def test_edit_smoother_averages_noise_not_constant_edits():
+    rng = np.random.default_rng(0)
+    crop = rng.integers(60, 200, (16, 16, 3)).astype(np.uint8)
+    smooth, off = EditSmoother(0.06), EditSmoother(0.0)
+    const = np.clip(crop.astype(int) + 30, 0, 255).astype(np.uint8)
+    assert all(np.array_equal(smooth(7, i, i / 25, crop, const), const) for i in range(5))
+    noisy = [np.clip(crop.astype(int) + 30 + rng.integers(-20, 21, crop.shape), 0, 255).astype(np.uint8) for _ in range(30)]
+    out = [smooth(1, i, i / 25, crop, e).astype(float) for i, e in enumerate(noisy)]
+    raw = [off(1, i, i / 25, crop, e).astype(float) for i, e in enumerate(noisy)]
+    jump = lambda xs: np.mean([np.abs(b - a).mean() for a, b in zip(xs[1:], xs[2:])])  # noqa: E731
+    assert jump(out) < 0.7 * jump(raw) and abs(np.mean(out[10:]) - np.mean(raw[10:])) < 1
+    # After a gap (frame 40 follows 29) a track starts afresh: no memory of the old edit.
+    assert np.array_equal(smooth(1, 40, 40 / 25, crop, const), const)
