@@ -143,8 +143,12 @@ def animate_cmd(
     from ganivid.images import is_image
 
     if is_image(input):
+        from ganivid.errors import ConfigError
         from ganivid.still import animate_image
 
+        if dry_run or stats is not None:
+            raise ConfigError("--dry-run and --stats are for videos; to see a photo's edit first, use "
+                              "`ganivid preview interpolate` or `ganivid preview grid`")
         animate_image(input, output if output is not None else input.with_name(f"{input.stem}.animated.mp4"),
                       au_curve, au=au, expression=expression, duration=duration, fps=fps, loop=loop, repeat=repeat,
                       at=at, model=model, device=device, batch_size=batch_size, faces=faces, source_aus=source_aus,

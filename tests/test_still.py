@@ -192,6 +192,8 @@ def test_cli_dispatches_images_to_still(work, photo, model):
                             "--model", str(model)])
     assert r.exit_code == 1 and "error:" in r.output and "--duration" in r.output
     assert "Traceback" not in r.output and not (work / "none.mp4").exists()
+    r = runner.invoke(app, ["animate", str(photo), "--au", "AU12=0.8", "--dry-run", "--model", str(model)])
+    assert r.exit_code == 1 and "error: --dry-run" in r.output
 
 
 def test_load_engine_accepts_a_loaded_engine(model):
