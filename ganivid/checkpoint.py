@@ -149,6 +149,8 @@ def save_inference(path: Path, generator: Generator, model: ModelConfig, *,
     from safetensors.torch import save_file
 
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder; give a file name such as {path / 'model.safetensors'}")
     if len(au_names) != model.num_aus:
         raise CheckpointError(f"{len(au_names)} AU names for a model with {model.num_aus} AUs")
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in generator.state_dict().items()}

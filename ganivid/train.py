@@ -166,7 +166,13 @@ class _Meter:
 def _truncate_metrics(path: Path, step: int) -> None:
     """Drop log lines past `step`: they belong to steps the resumed run will redo."""
     if path.exists():
-        keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= step]
+        keep = []
+        for ln in path.read_text().splitlines():
+            try:
+                if json.loads(ln).get("step", 0) <= step:
+                    keep.append(ln)
+            except (json.JSONDecodeError, AttributeError):
+                pass  # a line cut off by a crash
         path.write_text("".join(f"{ln}\n" for ln in keep))
 
 
@@ -182,6 +188,11 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
     Raises:
         DataError, ConfigError, CheckpointError: bad dataset, options or checkpoint.
     """
+    run_dir = Path(out_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"run folder {run_dir} is a file")
+    if export is not None and Path(export).is_dir():
+        raise ConfigError(f"--export {export} is a folder; give a file name such as {Path(export) / 'model.safetensors'}")
     # ---- processes and device (nanoGPT) ----
     ddp = int(os.environ.get("RANK", -1)) != -1
     rank, world, local_rank = 0, 1, None
@@ -218,7 +229,6 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
     opt_d = torch.optim.Adam(raw_d.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
 
     # ---- resume, or start fresh ----
-    run_dir = Path(out_dir)
     found = list_checkpoints(run_dir)
     start = 0
     if resume:
