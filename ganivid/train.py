@@ -299,7 +299,7 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
     meter, last, ckpt = _Meter(), None, None
     step, t_start, t_log, step_log = start, time.time(), time.time(), start
     metrics_file = (run_dir / "metrics.jsonl").open("a") if master else None
-    task = progress.add_task("train", total=total, completed=start, stats="")
+    task = progress.add_task("warm-up" if start < warmup else "train", total=total, completed=start, stats="")
     progress.start()
     try:
         while step < end:
@@ -362,7 +362,7 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
                 metrics_file.write(json.dumps(last) + "\n")
                 metrics_file.flush()
                 t_log, step_log = now, step
-                progress.update(task, stats=" ".join(
+                progress.update(task, description="warm-up" if step < warmup else "train", stats=" ".join(
                     f"{k}={last[k]:.3g}" for k in ("d_total", "g_total", "d_au", "attention", "images_per_s") if k in last))
             if master and (step % cfg.sample_every == 0 or step == end):
                 write_samples(run_dir / "samples" / f"step_{step:08d}.png", raw_g, fixed, device)
