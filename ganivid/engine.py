@@ -18,7 +18,9 @@ import torch
 
 from ganivid.align import CROP_SPEC
 from ganivid.aus import AU_NAMES, NUM_AUS
+from ganivid.data import to_images, to_tensor
 from ganivid.errors import CheckpointError, ConfigError, GanividError
+from ganivid.losses import composite
 
 _DEFAULT_CPU_BATCH = 8
 _AUTO_CUDA_BATCH = 64  # a first guess; out-of-memory halves it until it fits
@@ -32,21 +34,6 @@ class Edit:
     image: np.ndarray
     attention: np.ndarray
     color: np.ndarray
-
-
-def to_tensor(images: np.ndarray | Sequence[np.ndarray], device: torch.device | str = "cpu") -> torch.Tensor:
-    """RGB uint8 images (B, H, W, 3) or (H, W, 3) -> float tensor (B, 3, H, W) in [-1, 1]."""
-    arr = np.asarray(images)
-    if arr.ndim == 3:
-        arr = arr[None]
-    t = torch.from_numpy(np.ascontiguousarray(arr)).to(device)
-    return t.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-
-
-def to_image(tensor: torch.Tensor) -> np.ndarray:
-    """Tensor (B, C, H, W) in [-1, 1] -> uint8 array (B, H, W, C) (C = 3 colour, or 1)."""
-    t = tensor.detach().float().clamp(-1, 1).add(1).mul(127.5).round_()
-    return t.permute(0, 2, 3, 1).to("cpu", torch.uint8).numpy()
 
 
 def resolve_device(spec: str | torch.device = "auto") -> torch.device:
@@ -133,15 +120,15 @@ class Engine:
 
     @torch.inference_mode()
     def _forward(self, crops: np.ndarray, targets: np.ndarray) -> list[Edit]:
-        x = to_tensor(crops, self.device)  # (B, 3, n, n) in [-1, 1]
+        x = to_tensor(crops).to(self.device)  # (B, 3, n, n) in [-1, 1]
         y = torch.from_numpy(np.ascontiguousarray(targets, np.float32)).to(self.device)  # (B, 17)
         with self._autocast():
             color, attention = self.generator(x, y)  # (B, 3, n, n) tanh, (B, 1, n, n) sigmoid
         color, attention = color.float(), attention.float()
-        out = attention * x + (1 - attention) * color  # A retains the input (GANIMATION.md)
+        out = composite(color, attention, x)  # A retains the input (GANIMATION.md)
         self.forward_calls += 1
         self.images_computed += len(crops)
-        images, colors = to_image(out), to_image(color)
+        images, colors = to_images(out), to_images(color)
         att = attention[:, 0].cpu().numpy()
         return [Edit(images[i], att[i], colors[i]) for i in range(len(crops))]
 
