@@ -9,8 +9,6 @@ written unedited; no frame is ever dropped or duplicated."""
 from __future__ import annotations
 
 import glob
-import hashlib
-import json
 import time
 import warnings
 from collections.abc import Sequence
@@ -24,15 +22,12 @@ from ganivid.aus import AU_NAMES, NUM_AUS
 from ganivid.errors import ConfigError, NoFaceError, VideoError
 
 if TYPE_CHECKING:  # `import ganivid` stays light: PyAV, dlib and torch load on first use
-    from ganivid.tracktable import TrackTable
     from ganivid.video import VideoInfo
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "ganivid.safetensors"
-_CACHE_VERSION = 1
 # Edits are averaged over ~this many seconds in face coordinates (pipeline.EditSmoother): it
 # halves the generator's frame-to-frame noise at 25 fps while an expression change lags < 0.1 s.
 SMOOTH_EDITS_S = 0.06
-AU_MIN_CUTOFF = 1.5  # Hz: the actor's AUs are smoothed less than the alignment, speech is fast
 
 
 @dataclass(frozen=True)
@@ -76,6 +71,7 @@ class _Reporter:
         self.quiet = quiet
         self.console = Console(stderr=True, highlight=False)
         self.warnings: list[str] = []
+        self.foreign: list[warnings.WarningMessage] = []
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:
@@ -91,7 +87,15 @@ class _Reporter:
         for w in caught:
             if issubclass(w.category, UserWarning) and "ganivid" in str(w.filename):
                 self.warn(str(w.message))
+            else:
+                self.foreign.append(w)
         caught.clear()
+
+    def reissue(self) -> None:
+        """Hand warnings of other libraries back to Python's filters once ours are recorded."""
+        for w in self.foreign:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self.foreign.clear()
 
     def progress(self, label: str, total: int | None):
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -114,147 +118,9 @@ class _Reporter:
         return p, advance
 
 
-def _options_key(info: VideoInfo, track_cfg, faces: str) -> str:
-    """Cache key of the analysis: the input file's identity and every option that changes it."""
-    st = info.path.stat()
-    key = {"v": _CACHE_VERSION, "path": str(info.path.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns,
-           "track": repr(track_cfg), "ref": faces.startswith("ref:")}
-    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def _cache_path(output: Path, key: str) -> Path:
-    return output.parent / f".{output.name}.{key}.tracks.npz"
-
-
-def analyse_video(info: VideoInfo, track_cfg, cache: Path | None,
-                  reporter: _Reporter) -> tuple[TrackTable, float, float, float, bool]:
-    """The raw track table of a video, from the cache when it matches:
-    (table, decode s, track s, detector loading s, reused)."""
-    from ganivid.faces import DlibDetector
-    from ganivid.pipeline import StageClock, prefetch, timed
-    from ganivid.tracking import analyse
-    from ganivid.video import read_frames
-
-    from ganivid.tracktable import TrackTable
-
-    if cache is not None and cache.is_file():
-        try:
-            return TrackTable.load(cache), 0.0, 0.0, 0.0, True
-        except Exception:  # a damaged cache is only a lost shortcut: analyse again
-            cache.unlink(missing_ok=True)
-    clock, wait = StageClock(), [0.0]
-    p, advance = reporter.progress("analyse", info.frame_count)
-
-    def frames():
-        it = prefetch(timed(read_frames(info.path, upright=bool(info.rotation)), clock))
-        while True:
-            t = time.perf_counter()
-            f = next(it, None)
-            wait[0] += time.perf_counter() - t
-            if f is None:
-                return
-            yield f
-            advance()
-
-    t0 = time.perf_counter()
-    detector = DlibDetector(track_cfg.upsample, track_cfg.cnn, track_cfg.detect_side)  # ~1 s: model files
-    setup = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with p:
-        table = analyse(frames(), track_cfg, detector)
-    total = time.perf_counter() - t0
-    if cache is not None:
-        table.save(cache)
-    # Decoding runs ahead in its own thread: charge tracking only for the time not spent waiting.
-    return table, clock.decode, total - wait[0], setup, False
-
-
-def _runs(table: TrackTable, idx: np.ndarray) -> list[np.ndarray]:
-    """Split one track's rows into runs of consecutive frames within one shot."""
-    pos = np.searchsorted(table.frames, table.frame[idx])
-    shot = table.shot_of(table.frame[idx])
-    breaks = np.flatnonzero((np.diff(pos) != 1) | (np.diff(shot) != 0)) + 1
-    return np.split(idx, breaks)
-
-
-def actor_aus(table: TrackTable, mode: str = "estimate") -> np.ndarray:
-    """The actor's AUs (N, 17) per row: estimated from landmarks against each track's own neutral
-    and smoothed over time (forward-backward One-Euro); NaN where the estimator has no answer.
-    mode "none" gives zeros."""
-    from ganivid.estimate import estimate_aus, track_baseline
-    from ganivid.smoothing import one_euro
-
-    if mode == "none":
-        return np.zeros((len(table), NUM_AUS), np.float32)
-    if mode != "estimate":
-        raise ConfigError(f"--source-aus must be estimate or none, got {mode!r}")
-    out = np.full((len(table), NUM_AUS), np.nan, np.float32)
-    for tid in table.track_ids():
-        idx = np.flatnonzero(table.track_id == tid)
-        aus = estimate_aus(table.landmarks[idx], track_baseline(table.landmarks[idx]))
-        ok = ~np.isnan(aus).all(axis=0)
-        for run in _runs(table, idx):
-            k = np.searchsorted(idx, run)
-            t = table.time_s[run]
-            a = aus[k][:, ok]
-            if len(run) >= 3:
-                fwd = one_euro(a, t, AU_MIN_CUTOFF, 0.5)
-                bwd = one_euro(a[::-1], -t[::-1], AU_MIN_CUTOFF, 0.5)[::-1]
-                a = np.clip(0.5 * (fwd + bwd), 0, 1)
-            out[run[:, None], np.flatnonzero(ok)[None]] = a
-    return out
-
-
-def _load_reference(spec: str) -> np.ndarray:
-    import cv2
-
-    path = Path(spec)
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
-    if img is None:
-        raise ConfigError(f"--faces ref:{spec}: cannot read the reference image {path}")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
-def select_faces(table: TrackTable, faces: str) -> TrackTable:
-    """The rows to edit for `--faces largest|all|ID|ref:IMG`."""
-    from ganivid.smoothing import select
-
-    if faces.startswith("ref:"):
-        return select(table, "reference", reference=_load_reference(faces[4:]))
-    return select(table, faces)
-
-
-def plan_edits(raw: TrackTable, program, faces: str, source_aus: str,
-               info: VideoInfo) -> tuple[TrackTable, np.ndarray, np.ndarray, np.ndarray]:
-    """Smoothed table, rows to edit (N,) bool, the actor's AUs (N, 17) and target AUs (N, 17; NaN
-    on rows not edited) from the raw track table and the curves."""
-    from ganivid.smoothing import smooth
-
-    table = smooth(raw)
-    actor = actor_aus(table, source_aus)
-    chosen = np.zeros(len(table), bool)
-    if len(table):
-        picked = select_faces(table, faces)
-        key = lambda t: t.frame * 2**20 + t.track_id  # noqa: E731  (frame, track) as one number
-        chosen = np.isin(key(table), key(picked))
-    targets = np.full((len(table), NUM_AUS), np.nan, np.float32)
-    if chosen.any():
-        targets[chosen] = program.evaluate(table.time_s[chosen], actor[chosen], table.frame[chosen], info.fps)
-    return table, chosen, actor, targets
-
-
 def default_output(input: Path) -> Path:
     """`clip.mp4` -> `clip.animated.mp4` beside it."""
     return input.with_name(f"{input.stem}.animated{input.suffix if input.suffix.lower() in ('.mp4', '.mov', '.mkv', '.webm') else '.mp4'}")
-
-
-def _check_faces(faces: str) -> None:
-    if faces in ("largest", "all") or faces.isdigit():
-        return
-    if faces.startswith("ref:"):
-        _load_reference(faces[4:])
-        return
-    raise ConfigError(f"--faces {faces!r}: use largest, all, a track id or ref:IMAGE")
 
 
 def _engine(model, device: str, batch_size: int | None):
@@ -296,7 +162,7 @@ def describe(info: VideoInfo, program, model=None, device: str = "auto") -> None
     for line in program.summary():
         say(line)
     end = max(dur, program.last_time(info.fps))
-    grid = np.unique(np.round(np.r_[np.linspace(0, end, 6), dur], 3))
+    grid = np.unique(np.round(np.r_[np.linspace(0, end, 9), dur], 3))
     target = program.evaluate(grid, fps=info.fps)
     changed = [i for i in range(NUM_AUS) if np.any(target[:, i] != 0)]
     table = Table(title="target AUs (the actor's own AUs counted as 0)")
@@ -306,6 +172,32 @@ def describe(info: VideoInfo, program, model=None, device: str = "auto") -> None
     for t, row in zip(grid, target):
         table.add_row(f"{t:.2f}", *(f"{row[i]:.2f}" for i in changed))
     out.print(table)
+
+
+@dataclass(frozen=True)
+class AnimateOptions:
+    """Everything `animate` does besides which files: see `animate` for each field."""
+
+    curve: str | Path | None = None
+    au: tuple[str, ...] = ()
+    expression: str | None = None
+    model: object = None  # path, a loaded ganivid.engine.Engine, or None for the shipped model
+    device: str = "auto"
+    batch_size: int | None = None
+    faces: str = "largest"
+    detect_every: int = 12
+    source_aus: str = "estimate"
+    crf: int | None = None
+    preset: str | None = None
+    codec: str | None = None
+    pix_fmt: str | None = None
+    audio: bool = True
+    stats: str | Path | None = None
+    dry_run: bool = False
+    quiet: bool = True
+    require_face: bool = False
+    overwrite: bool = False
+    smooth_edits: float = SMOOTH_EDITS_S
 
 
 def animate(input: str | Path, output: str | Path | None = None, curve: str | Path | None = None, *,
@@ -338,71 +230,86 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
     Raises:
         VideoError, CurveError, CheckpointError, ConfigError, NoFaceError: one-line user errors.
     """
+    opts = AnimateOptions(curve, tuple(au), expression, model, device, batch_size, faces, detect_every, source_aus,
+                          crf, preset, codec, pix_fmt, audio, stats, dry_run, quiet, require_face, overwrite,
+                          smooth_edits)
+    reporter = _Reporter(quiet)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return _run(Path(input), output, opts, reporter, caught)
+    finally:
+        reporter.collect(caught)
+        reporter.reissue()
+
+
+def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _Reporter,
+         caught: list[warnings.WarningMessage]) -> AnimateResult:
+    """The two passes of `animate`, inside its warning capture."""
+    from ganivid.align import Alignment
+    from ganivid.analysis import analyse_video, cache_key, cache_path, check_faces, plan_edits
     from ganivid.curves import build_program
+    from ganivid.pipeline import Job, StageClock, render
     from ganivid.tracking import TrackConfig
     from ganivid.video import probe, read_frames
     from ganivid.videowriter import EncodeOptions, VideoWriter
 
-    reporter = _Reporter(quiet)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        info = probe(input)
-        program = build_program(curve, au, expression)  # curve errors before any decoding
-        _check_faces(faces)
-        if dry_run:
-            describe(info, program, model, device)
-            return AnimateResult(None, 0, 0, 0, tuple(reporter.warnings))
-        if program.is_empty:
-            raise ConfigError("nothing to change: give --au-curve FILE, --au AU12=0.8 or --expression smile:0.7")
-        out = Path(output) if output is not None else default_output(info.path)
-        if stats is not None and not Path(stats).parent.is_dir():
-            raise ConfigError(f"--stats: folder {Path(stats).parent} does not exist")
-        encode = EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, audio=audio)
-        writer = VideoWriter(out, info, encode, overwrite=overwrite, upright=bool(info.rotation))
-        t_load = time.perf_counter()
-        engine = _engine(model, device, batch_size)
-        t_load = time.perf_counter() - t_load
-        track_cfg = TrackConfig(detect_every=detect_every, encodings=faces.startswith("ref:"))
+    info = probe(input)
+    program = build_program(o.curve, o.au, o.expression)  # curve errors before any decoding
+    check_faces(o.faces)
+    if o.dry_run:
+        describe(info, program, o.model, o.device)
+        return AnimateResult(None, 0, 0, 0, tuple(reporter.warnings))
+    if program.is_empty:
+        raise ConfigError("nothing to change: give --au-curve FILE, --au AU12=0.8 or --expression smile:0.7")
+    out = Path(output) if output is not None else default_output(info.path)
+    if o.stats is not None and not Path(o.stats).parent.is_dir():
+        raise ConfigError(f"--stats: folder {Path(o.stats).parent} does not exist")
+    encode = EncodeOptions(codec=o.codec, crf=o.crf, preset=o.preset, pix_fmt=o.pix_fmt, audio=o.audio)
+    writer = VideoWriter(out, info, encode, overwrite=o.overwrite, upright=bool(info.rotation))
+    t_load = time.perf_counter()
+    engine = _engine(o.model, o.device, o.batch_size)
+    t_load = time.perf_counter() - t_load
+    track_cfg = TrackConfig(detect_every=o.detect_every, encodings=o.faces.startswith("ref:"))
 
-        t0 = time.perf_counter()
-        cache = _cache_path(out, _options_key(info, track_cfg, faces))
-        for old in out.parent.glob(f".{glob.escape(out.name)}.*.tracks.npz"):
-            if old != cache:
-                old.unlink(missing_ok=True)
-        raw, t_decode, t_track, t_setup, reused = analyse_video(info, track_cfg, cache, reporter)
-        t1 = time.perf_counter()
-        table, chosen, actor, targets = plan_edits(raw, program, faces, source_aus, info)
-        t_estimate = time.perf_counter() - t1
-        if stats is not None:
-            cols = {n: actor[:, i] for i, n in enumerate(AU_NAMES)}
-            cols |= {f"target_{n}": targets[:, i] for i, n in enumerate(AU_NAMES)}
-            table.to_csv(stats, cols)
-        if not chosen.any():
-            if require_face:
-                raise NoFaceError(f"no usable face found in {info.path}")
-            reporter.warn(f"no usable face found in {info.path}: writing an unedited copy")
-        reporter.collect(caught)
-        t_analyse = time.perf_counter() - t0 - t_setup
+    t0 = time.perf_counter()
+    cache = cache_path(out, cache_key(info, track_cfg, o.faces))
+    for old in out.parent.glob(f".{glob.escape(out.name)}.*.tracks.npz"):
+        if old != cache:
+            old.unlink(missing_ok=True)
+    progress, advance = reporter.progress("analyse", info.frame_count)
+    with progress:
+        raw, t_decode, t_track, t_setup, reused = analyse_video(info, track_cfg, cache, advance)
+    t1 = time.perf_counter()
+    table, chosen, actor, targets = plan_edits(raw, program, o.faces, o.source_aus, info)
+    t_estimate = time.perf_counter() - t1
+    if o.stats is not None:
+        cols = {n: actor[:, i] for i, n in enumerate(AU_NAMES)}
+        cols |= {f"target_{n}": targets[:, i] for i, n in enumerate(AU_NAMES)}
+        table.to_csv(o.stats, cols)
+    if not chosen.any():
+        if o.require_face:
+            raise NoFaceError(f"no usable face found in {info.path}")
+        reporter.warn(f"no usable face found in {info.path}: writing an unedited copy")
+    reporter.collect(caught)
+    t_analyse = time.perf_counter() - t0 - t_setup
 
-        plan: dict[int, list] = {}
-        from ganivid.align import Alignment
-        from ganivid.pipeline import Job, StageClock, render
-
-        for i in np.flatnonzero(chosen):
-            plan.setdefault(int(table.frame[i]), []).append(
-                Job(Alignment(*map(float, table.params[i])), targets[i], int(table.track_id[i])))
-        clock = StageClock()
-        progress, advance = reporter.progress("render", len(table.frames) or info.frame_count)
-        t2 = time.perf_counter()
-        with progress, writer:
-            written = render(read_frames(info.path, upright=bool(info.rotation)), lambda k: plan.get(k, []),
-                             engine, writer.write, clock, advance, smooth_edits)
-            if written != len(raw.frames):
-                raise VideoError(f"{info.path}: decoded {written} frames on the second pass but "
-                                 f"{len(raw.frames)} on the first; the file may be damaged")
-        reporter.collect(caught)
-        times = StageTimes(t_decode + clock.decode, t_track, t_estimate, clock.crop, clock.generator, clock.paste,
-                           clock.encode, t_setup + t_load, t_analyse, time.perf_counter() - t2)
+    plan: dict[int, list[Job]] = {}
+    for i in np.flatnonzero(chosen):
+        plan.setdefault(int(table.frame[i]), []).append(
+            Job(Alignment(*map(float, table.params[i])), targets[i], int(table.track_id[i])))
+    clock = StageClock()
+    progress, advance = reporter.progress("render", len(table.frames) or info.frame_count)
+    t2 = time.perf_counter()
+    with progress, writer:
+        written = render(read_frames(info.path, upright=bool(info.rotation)), lambda k: plan.get(k, []),
+                         engine, writer.write, clock, advance, o.smooth_edits)
+        if written != len(raw.frames):
+            raise VideoError(f"{info.path}: decoded {written} frames on the second pass but "
+                             f"{len(raw.frames)} on the first; the file may be damaged")
+    reporter.collect(caught)
+    times = StageTimes(t_decode + clock.decode, t_track, t_estimate, clock.crop, clock.generator, clock.paste,
+                       clock.encode, t_setup + t_load, t_analyse, time.perf_counter() - t2)
     reporter.info(f"wrote {out}: {written} frames, {len(plan)} edited")
     return AnimateResult(out, written, len(plan), len(np.unique(table.track_id[chosen])),
                          tuple(reporter.warnings), times, cache, reused, engine.images_computed)
