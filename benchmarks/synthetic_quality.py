@@ -140,6 +140,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, help="also append the JSON lines to this file")
     p.add_argument("--grid", type=Path, help="write a sample grid PNG here at every line")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="budget and elapsed_s in wall time, or in this process's CPU time (for a "
+                        "machine shared with other jobs: with --threads 1 it is the time one free core takes)")
     p.add_argument("--label", default="", help="name of the run in every JSON line")
     p.add_argument("--cache", type=Path, help="folder to keep the rendered training faces in between runs")
     args = p.parse_args(argv)
@@ -159,13 +162,18 @@ def main(argv: list[str] | None = None) -> None:
     ds = ArrayDataset(data.images, data.aus, source=f"synthetic x{args.train_images}")
 
     budget, every = args.minutes * 60, args.every * 60
-    state = {"eval_s": 0.0, "next": every}
-    base = {"label": args.label, "preset": str(args.preset), "overrides": overrides}
+    clock = time.process_time if args.clock == "cpu" else time.time
+    state = {"eval_s": 0.0, "next": every, "t0": clock()}
+    base = {"label": args.label, "preset": str(args.preset), "overrides": overrides, "clock": args.clock}
+
+    def trained() -> float:
+        return clock() - state["t0"] - state["eval_s"]
 
     def report(ts: TrainState) -> None:
-        t0 = time.time()
-        line = {**base, "step": ts.step, "elapsed_s": round(ts.elapsed - state["eval_s"], 1),
-                "images_per_s": round(ts.step * cfg.batch_size / max(ts.elapsed - state["eval_s"], 1e-9), 2),
+        t0, seconds = clock(), trained()
+        g_steps = max(0, ts.step - cfg.critic_warmup_steps) // cfg.n_critic
+        line = {**base, "step": ts.step, "g_steps": g_steps, "elapsed_s": round(seconds, 1),
+                "images_per_s": round(ts.step * cfg.batch_size / max(seconds, 1e-9), 2),
                 **evaluate(ts.generator, ts.critic, ev)}
         print(json.dumps(line), flush=True)
         if args.out:
@@ -174,14 +182,14 @@ def main(argv: list[str] | None = None) -> None:
         if args.grid:
             grid = sample_grid(ts.generator, ev)
             cv2.imwrite(str(args.grid), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-        state["eval_s"] += time.time() - t0
+        state["eval_s"] += clock() - t0
 
     def callback(ts: TrainState) -> bool:
-        trained = ts.elapsed - state["eval_s"]
-        if trained >= state["next"] or trained >= budget:
+        seconds = trained()
+        if seconds >= state["next"] or seconds >= budget:
             report(ts)
             state["next"] += every
-        return trained >= budget
+        return seconds >= budget
 
     with tempfile.TemporaryDirectory() as run_dir:
         train(cfg, model, ds, run_dir, callback=callback, quiet=True)
