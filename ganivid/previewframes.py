@@ -43,10 +43,10 @@ def find_track_cache(info, faces: str, detect_every: int, folders: Sequence[Path
     candidates = {p for d in folders if d.is_dir() for p in d.glob(".*.tracks.npz")}
     if not candidates:  # the usual case: skip importing the tracker (scipy) just for the key
         return None
-    from ganivid.animate import _options_key
+    from ganivid.analysis import cache_key
     from ganivid.tracking import TrackConfig
 
-    key = _options_key(info, TrackConfig(detect_every=detect_every, encodings=faces.startswith("ref:")), faces)
+    key = cache_key(info, TrackConfig(detect_every=detect_every, encodings=faces.startswith("ref:")), faces)
     found = [p for p in candidates if p.name.endswith(f".{key}.tracks.npz")]
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
@@ -74,7 +74,7 @@ def _requests(at: str | None, every: str | None, info) -> list:
 
 
 def _rows_from_cache(cache: Path, frames, faces: str, source_aus: str) -> list[_Row]:
-    from ganivid.animate import actor_aus, select_faces
+    from ganivid.analysis import actor_aus, select_faces
     from ganivid.smoothing import smooth
     from ganivid.tracktable import TrackTable
 
@@ -278,7 +278,7 @@ def _plot(output: Path, program, info, rows: list[_Row], src: np.ndarray, tgt: n
     path = output.with_name(f"{output.stem}_curves{output.suffix}")
     duration = info.duration_s or (frames[-1].time_s + 1.0)
     if cache is not None:
-        from ganivid.animate import actor_aus, select_faces
+        from ganivid.analysis import actor_aus, select_faces
         from ganivid.smoothing import smooth
         from ganivid.tracktable import TrackTable
 

@@ -14,7 +14,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ganivid.align import Alignment
-from ganivid.animate import _cache_path, _options_key, default_output
+from ganivid.analysis import cache_key, cache_path
+from ganivid.animate import default_output
 from ganivid.aus import AU_NAMES, au_index
 from ganivid.checkpoint import save_inference
 from ganivid.cli import app
@@ -215,8 +216,8 @@ def test_frames_reuses_animates_track_table(work, clip, curve, model, astronaut)
     """A track table where animate caches it (track 7, standing still 60 px left of the real face,
     which moves) must be what the sheet shows."""
     info = probe(clip)
-    key = _options_key(info, TrackConfig(detect_every=12), "largest")
-    cache = _cache_path(default_output(info.path), key)
+    key = cache_key(info, TrackConfig(detect_every=12), "largest")
+    cache = cache_path(default_output(info.path), key)
     al = Alignment(100, 120, 170, 0)
     _, (lm,), _ = render(background(320, 240), [(sprite(astronaut), al)])
     rows = [TrackRow(i, i / FPS, 7, al, "detected", lm) for i in range(N_FRAMES)]
