@@ -120,7 +120,7 @@ def test_video_track_baseline_follows_the_jaw(tmp_path, astronaut):
     assert res.exit_code == 0, res.output
     assert "unreadable: empty.mp4" in res.output and "near-duplicate" in res.output
     rows = _rows(out)
-    frame_of = {int(r["file"].split("-f")[1][:6]): float(r["AU26"]) for r in rows}
+    frame_of = {int(r["file"].rsplit("-f", 1)[1][:6]): float(r["AU26"]) for r in rows}
     assert 4 in frame_of and 0 in frame_of and 1 not in frame_of  # frame 1 repeats frame 0
     assert frame_of[0] < 0.1 and frame_of[4] > 0.4 and frame_of[4] > frame_of[3] > frame_of[0]
     assert len(rows) < len(opening)
