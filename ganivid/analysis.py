@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ganivid.tracktable import TrackTable
     from ganivid.video import VideoInfo
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: tracked on grey frames
 AU_MIN_CUTOFF = 1.5  # Hz: the actor's AUs are smoothed less than the alignment, speech is fast
 
 
@@ -53,7 +53,9 @@ def analyse_video(info: VideoInfo, track_cfg, cache: Path | None,
     clock, wait = StageClock(), [0.0]
 
     def frames():
-        it = prefetch(timed(read_frames(info.path, upright=bool(info.rotation)), clock))
+        # Grey straight from the luma plane: tracking works on grey anyway; only identity
+        # encodings (--faces ref:) need colour.
+        it = prefetch(timed(read_frames(info.path, upright=bool(info.rotation), grey=not track_cfg.encodings), clock))
         while True:
             t = time.perf_counter()
             f = next(it, None)

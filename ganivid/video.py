@@ -17,6 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from ganivid.errors import VideoError
@@ -24,7 +25,7 @@ from ganivid.errors import VideoError
 
 @dataclass(frozen=True, eq=False)
 class Frame:
-    """One decoded video frame: position, timestamp and RGB uint8 image (H, W, 3)."""
+    """One decoded video frame: position, timestamp and RGB uint8 image (H, W, 3) (grey (H, W) if asked)."""
 
     index: int  # presentation-order position in the stream, 0-based
     pts: int  # presentation timestamp in the stream's time base
@@ -237,7 +238,8 @@ def _decode(container, stream, path: Path) -> Iterator[av.VideoFrame]:
         raise VideoError(f"cannot decode {path}: {_reason(ex)} (file damaged or truncated?)") from ex
 
 
-def read_frames(path: str | Path, start: float | None = None, *, upright: bool = False) -> Iterator[Frame]:
+def read_frames(path: str | Path, start: float | None = None, *, upright: bool = False,
+                grey: bool = False) -> Iterator[Frame]:
     """Stream the frames of a video in presentation order; memory does not grow with its length.
 
     Args:
@@ -245,6 +247,7 @@ def read_frames(path: str | Path, start: float | None = None, *, upright: bool =
         start: seconds from the stream's start; decoding seeks to the keyframe before it and
             yields frames from the first one at or after `start`.
         upright: return images as a player shows them (see `to_upright`).
+        grey: images are grey uint8 (H, W) (see `_grey`): for face tracking, ~4x cheaper than RGB.
     Raises:
         VideoError: the file cannot be opened or decoded.
     """
@@ -253,12 +256,12 @@ def read_frames(path: str | Path, start: float | None = None, *, upright: bool =
         with open_input(info.path) as c:
             v = c.streams[info.video_index]
             v.thread_type = "AUTO"  # frame threads: decoding keeps pace with the rest of the pipeline
-            yield from _with_durations(_decode(c, v, info.path), info, 0, upright)
+            yield from _with_durations(_decode(c, v, info.path), info, 0, upright, grey)
         return
     table, keys = _frame_table(info.path, info.video_index)
     first = bisect.bisect_left(table, info.start_pts + start / info.time_base)
     if first < len(table):
-        yield from _with_durations(_frames_from(info, table[first], keys), info, first, upright)
+        yield from _with_durations(_frames_from(info, table[first], keys), info, first, upright, grey)
 
 
 def _frames_from(info: VideoInfo, pts: int, keys: list[int]) -> Iterator[av.VideoFrame]:
@@ -289,7 +292,8 @@ def _end_pts(info: VideoInfo) -> int | None:
     return info.start_pts + round(Fraction(info.duration_s).limit_denominator(10**9) / info.time_base)
 
 
-def _with_durations(frames: Iterator[av.VideoFrame], info: VideoInfo, index: int, upright: bool) -> Iterator[Frame]:
+def _with_durations(frames: Iterator[av.VideoFrame], info: VideoInfo, index: int, upright: bool,
+                    grey: bool = False) -> Iterator[Frame]:
     """Wrap decoded frames in `Frame`s, one frame of look-ahead to know each frame's duration."""
     nominal = max(1, round(1 / (info.fps * info.time_base)))
     end = _end_pts(info)
@@ -298,7 +302,7 @@ def _with_durations(frames: Iterator[av.VideoFrame], info: VideoInfo, index: int
     for f in frames:
         pts = f.pts if f.pts is not None else (prev_pts + nominal if prev_pts is not None else info.start_pts)
         if prev is not None:
-            yield _make_frame(prev, index, prev_pts, pts - prev_pts, info, upright)
+            yield _make_frame(prev, index, prev_pts, pts - prev_pts, info, upright, grey)
             index += 1
         prev, prev_pts = f, pts
     if prev is not None:
@@ -307,12 +311,31 @@ def _with_durations(frames: Iterator[av.VideoFrame], info: VideoInfo, index: int
         stored = "mp4" in info.format or "matroska" in info.format
         low = 0 if stored else 0.75 * nominal
         last = end - prev_pts if end is not None and low < end - prev_pts <= 4 * nominal else nominal
-        yield _make_frame(prev, index, prev_pts, last, info, upright)
+        yield _make_frame(prev, index, prev_pts, last, info, upright, grey)
 
 
-def _make_frame(f: av.VideoFrame, index: int, pts: int, duration: int, info: VideoInfo, upright: bool) -> Frame:
-    """One `Frame` from a decoded PyAV frame."""
-    image = f.to_ndarray(format="rgb24")
+# 8-bit formats whose first plane is luma, and limited-range (16-235) luma -> full-range grey.
+_LUMA_FIRST = {"yuv420p", "yuv422p", "yuv444p", "yuv440p", "yuv411p", "yuv410p", "yuva420p", "nv12", "nv21",
+               "nv16", "nv24", "yuvj420p", "yuvj422p", "yuvj444p", "yuvj440p", "gray"}
+_LUMA_LUT = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
+
+
+def _grey(f: av.VideoFrame) -> np.ndarray:
+    """Grey uint8 (H, W): the luma plane itself where there is one (no colour conversion at all;
+    swscale's own yuv->gray path costs more than yuv->rgb24), else RGB -> grey."""
+    name = f.format.name
+    if name not in _LUMA_FIRST:
+        return cv2.cvtColor(f.to_ndarray(format="rgb24"), cv2.COLOR_RGB2GRAY)
+    p = f.planes[0]
+    y = np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:f.height, :f.width]
+    full = name.startswith("yuvj") or name == "gray" or f.color_range == 2  # 2: AVCOL_RANGE_JPEG
+    return np.ascontiguousarray(y) if full else cv2.LUT(y, _LUMA_LUT)
+
+
+def _make_frame(f: av.VideoFrame, index: int, pts: int, duration: int, info: VideoInfo, upright: bool,
+                grey: bool = False) -> Frame:
+    """One `Frame` from a decoded PyAV frame (RGB, or grey (H, W) if `grey`)."""
+    image = _grey(f) if grey else f.to_ndarray(format="rgb24")
     if upright and info.rotation:
         image = to_upright(image, info.rotation)
     return Frame(index, pts, float((pts - info.start_pts) * info.time_base), duration, image)

@@ -186,6 +186,20 @@ def test_frame_shape_matches_written_image(clips):
     assert np.abs(f.image.astype(int) - clip_image(0, 64, 48)).mean() < 6  # lossy, but close
 
 
+@pytest.mark.parametrize("name", ["cfr25_aac", "rotated", "odd_639x359", "webm_opus"])
+def test_grey_frames_are_the_luma_of_the_rgb_ones(clips, name):
+    import cv2
+
+    rgb = list(read_frames(clips[name], upright=True))
+    grey = list(read_frames(clips[name], upright=True, grey=True))
+    assert [(f.index, f.pts, f.duration) for f in grey] == [(f.index, f.pts, f.duration) for f in rgb]
+    for g, c in zip(grey, rgb):
+        assert g.image.dtype == np.uint8 and g.image.shape == c.image.shape[:2] and g.image.flags.c_contiguous
+        # Full range like RGB -> grey, up to rounding and the chroma the RGB image went through
+        # (the raw limited-range Y plane would be ~6 levels off).
+        assert np.abs(g.image.astype(int) - cv2.cvtColor(c.image, cv2.COLOR_RGB2GRAY)).mean() < 2.5
+
+
 def _bad_inputs(tmp_path: Path, clips) -> dict[str, tuple[Path, str]]:
     """Bad input files and the message each must give."""
     text = tmp_path / "notes.mp4"
