@@ -3,7 +3,8 @@
 Measured in one run: per-stage ms/frame of the real pipeline, end-to-end fps, generator-only
 fps (the same engine on crops of the clip), a naive loop (detect every frame, batch 1,
 sequential), the pipeline with a zero-cost generator, and peak RSS of a 60 s vs the 10 s clip
-(each in its own process). Model: models/ganivid.safetensors if present, else a randomly
+(each in its own process). The shared machine's load skews wall-clock rates, so the same ratios
+come from CPU time too, and x264's default preset is compared with medium (CPU, size, PSNR). Model: models/ganivid.safetensors if present, else a randomly
 initialised generator with the architecture of training/ship.toml (the shipped model's), or of
 training/cpu.toml, or 128 px width 32 with 4 blocks; the JSON says which.
 
@@ -165,6 +166,27 @@ def naive(model: str, clip: Path, out: Path) -> tuple[float, float]:
     return n / (time.perf_counter() - t), 1000 * (time.process_time() - cpu) / n
 
 
+def presets(clip: Path, work: Path, names: tuple[str, ...] = ("medium", "veryfast")) -> dict:
+    """x264 at CRF 18 with each preset through VideoWriter: CPU ms per frame of writing (RGB->YUV
+    conversion and the encoder's flush included), file size and PSNR of the output against the input."""
+    from ganivid.video import probe, read_frames
+    from ganivid.videowriter import EncodeOptions, VideoWriter
+
+    frames = list(read_frames(clip))  # decoded beforehand: decoder threads would run on the clock
+    out = {}
+    for name in names:
+        path = work / f"preset-{name}.mp4"
+        cpu = time.process_time()
+        with VideoWriter(path, probe(clip), EncodeOptions(preset=name), overwrite=True) as w:
+            for f in frames:
+                w.write(f)
+        cpu = time.process_time() - cpu
+        sq = [np.mean((a.image.astype(np.float32) - b.image) ** 2) for a, b in zip(frames, read_frames(path))]
+        out[name] = {"cpu_ms_per_frame": round(1000 * cpu / len(frames), 2), "kB": path.stat().st_size // 1024,
+                     "psnr_db": round(float(10 * np.log10(255 ** 2 / np.mean(sq))), 2)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", type=Path)
@@ -175,6 +197,8 @@ def main() -> None:
     if args.child:
         clip, out, model, null = args.child
         return child(clip, out, model, null == "null")
+    from ganivid.videowriter import DEFAULT_PRESET
+
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ganivid-speed-"))
     work.mkdir(parents=True, exist_ok=True)
     model, how = (args.model, f"given: {args.model}") if args.model else model_file(work)
@@ -185,12 +209,17 @@ def main() -> None:
     long = run_child(str(clip60), str(work / "out60.mp4"), str(model), "real")
     gen_fps, gen_cpu = generator_only(str(model), clip10)
     naive_fps, naive_cpu = naive(str(model), clip10, work / "naive10.mp4")
+    encoder = presets(clip10, work)
     n = e2e["frames"]
     t = e2e["times"]
     # Steady-state rates leave out loading the generator and the dlib models (~1-2 s once per
     # call), as generator-only and naive do; the whole call's rate is reported too.
     steady = lambda r: r["frames"] / (r["times"]["analyse_wall"] + r["times"]["render_wall"])  # noqa: E731
     e2e_fps, nogen_fps = steady(e2e), steady(nogen)
+
+    def bound(r: dict, gen_ms: float) -> float:
+        a, b = (1000 * r["times"][k] / r["frames"] for k in ("analyse_cpu", "render_cpu"))
+        return 1000 / (a / 2 + max(b / 2, gen_ms))
     result = {
         "benchmark": "animate_speed", "model": how, "clip": f"{W}x{H} {FPS} fps 10 s, one face", "frames": n,
         "cpu_threads": torch.get_num_threads(), "cores": os.cpu_count(),
@@ -208,6 +237,18 @@ def main() -> None:
         # free cores the overlapped pipeline approaches 2000 / cpu_ms fps.
         "cpu_ms_per_frame": {"end_to_end": round(1000 * e2e["cpu"] / n, 1), "generator_only": round(gen_cpu, 1),
                              "naive": round(naive_cpu, 1), "no_generator": round(1000 * nogen["cpu"] / n, 1)},
+        # The same ratios from CPU time. With 2 free cores a pass takes at least its CPU time / 2,
+        # and the render at least the generator's time (one torch thread): an upper bound on fps.
+        "cpu_ratios": {"e2e_over_generator": round(gen_cpu / (1000 * e2e["cpu"] / n), 3),
+                       "e2e_over_naive": round(naive_cpu / (1000 * e2e["cpu"] / n), 3)},
+        "cpu_ms_per_frame_by_pass": {k: {"analyse": round(1000 * r["times"]["analyse_cpu"] / n, 1),
+                                         "render": round(1000 * r["times"]["render_cpu"] / n, 1)}
+                                     for k, r in (("end_to_end", e2e), ("no_generator", nogen))},
+        "two_free_cores_bound": {"end_to_end_fps": round(bound(e2e, gen_cpu), 1),
+                                 "e2e_over_generator": round(bound(e2e, gen_cpu) * gen_cpu / 1000, 3),
+                                 "e2e_over_naive": round(bound(e2e, gen_cpu) * naive_cpu / 1000, 3),
+                                 "no_generator_fps": round(bound(nogen, 0.0), 1)},
+        "encoder_crf18": {"default_preset": DEFAULT_PRESET, **encoder},
         "rss_10s_mb": round(e2e["rss_mb"], 1), "rss_60s_mb": round(long["rss_mb"], 1),
         "rss_ratio": round(long["rss_mb"] / e2e["rss_mb"], 3),
     }

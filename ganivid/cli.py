@@ -123,7 +123,7 @@ def animate_cmd(
     detect_every: int = typer.Option(12, "--detect-every", help="Run the face detector every K frames, track in between."),
     source_aus: str = typer.Option("estimate", "--source-aus", help="estimate: keep the actor's own AUs where the curve is silent; none: zeros."),
     crf: int | None = typer.Option(None, "--crf", help="Encoder quality (x264/x265 default 18, VP9 24; lower is better)."),
-    preset: str | None = typer.Option(None, "--preset", help="x264/x265 preset \\[default: medium]."),
+    preset: str | None = typer.Option(None, "--preset", help="x264/x265 preset \\[default: veryfast]."),
     codec: str | None = typer.Option(None, "--codec", help="Video codec \\[default: libx264; libvpx-vp9 for .webm]."),
     pix_fmt: str | None = typer.Option(None, "--pix-fmt", help="Pixel format \\[default: yuv420p; yuv444p for odd sizes]."),
     no_audio: bool = typer.Option(False, "--no-audio", help="Drop the audio streams."),
