@@ -4,9 +4,10 @@ Measured in one run: per-stage ms/frame of the real pipeline, end-to-end fps, ge
 fps (the same engine on crops of the clip), a naive loop (detect every frame, batch 1,
 sequential), the pipeline with a zero-cost generator, and peak RSS of a 60 s vs the 10 s clip
 (each in its own process). The shared machine's load skews wall-clock rates, so the same ratios
-come from CPU time too, and x264's default preset is compared with medium (CPU, size, PSNR). Model: models/ganivid.safetensors if present, else a randomly
-initialised generator with the architecture of training/ship.toml (the shipped model's), or of
-training/cpu.toml, or 128 px width 32 with 4 blocks; the JSON says which.
+come from CPU time too, and x264's default preset is compared with medium (CPU, size, PSNR).
+Model: models/ganivid.safetensors if present, else a randomly initialised generator with the
+architecture of training/ship.toml (the shipped model's), or of training/cpu.toml, or 128 px
+width 32 with 4 blocks; the JSON says which.
 
     python benchmarks/animate_speed.py [--workdir DIR] [--keep]
 """
