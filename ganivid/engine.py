@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,14 +82,10 @@ class Engine:
         batch_size: crops per forward pass; None = 8 on CPU, automatic on CUDA.
         half: autocast to bf16/fp16; None = on CUDA only (CPU always runs fp32).
         cache_size: distinct (crop, target) results kept across calls.
-        freeze: on CPU, run full batches through a frozen TorchScript trace of the generator
-            (weights folded into constants: 7-14% faster, same output, ~0.4 s to trace); the
-            weights must not change afterwards. `from_checkpoint` turns it on.
     """
 
     def __init__(self, generator: torch.nn.Module, image_size: int, device: str | torch.device = "auto",
-                 batch_size: int | None = None, half: bool | None = None, cache_size: int = 32,
-                 freeze: bool = False):
+                 batch_size: int | None = None, half: bool | None = None, cache_size: int = 32):
         self.device = resolve_device(device)
         if batch_size is not None and batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
@@ -105,8 +100,6 @@ class Engine:
         self.cache_size = cache_size
         self.images_computed = 0  # crops that went through the generator (tests and benchmarks)
         self.forward_calls = 0
-        self.freeze = freeze and self.device.type == "cpu" and not self.half
-        self.frozen: torch.jit.ScriptModule | None = None
 
     @classmethod
     def from_checkpoint(cls, path: str, device: str | torch.device = "auto", batch_size: int | None = None,
@@ -117,7 +110,7 @@ class Engine:
         dev = resolve_device(device)
         generator, info = load_generator(path, dev)
         check_compatible(info.crop_spec, info.au_names, source=str(path))
-        return cls(generator, info.model.image_size, dev, batch_size, half, freeze=True)
+        return cls(generator, info.model.image_size, dev, batch_size, half)
 
     def _autocast(self):
         if not self.half:
@@ -130,7 +123,7 @@ class Engine:
         x = to_tensor(crops).to(self.device)  # (B, 3, n, n) in [-1, 1]
         y = torch.from_numpy(np.ascontiguousarray(targets, np.float32)).to(self.device)  # (B, 17)
         with self._autocast():
-            color, attention = self._generate(x, y)  # (B, 3, n, n) tanh, (B, 1, n, n) sigmoid
+            color, attention = self.generator(x, y)  # (B, 3, n, n) tanh, (B, 1, n, n) sigmoid
         color, attention = color.float(), attention.float()
         out = composite(color, attention, x)  # A retains the input (GANIMATION.md)
         self.forward_calls += 1
@@ -138,22 +131,6 @@ class Engine:
         images, colors = to_images(out), to_images(color)
         att = attention[:, 0].cpu().numpy()
         return [Edit(images[i], att[i], colors[i]) for i in range(len(crops))]
-
-    def _generate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The generator's forward; full batches through the frozen trace when `freeze` (traced at
-        the first one: one shape, so partial batches stay eager rather than trace again)."""
-        if not self.freeze or len(x) != self.batch_size:
-            return self.generator(x, y)
-        if self.frozen is None:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # TracerWarnings are about code paths, not results
-                    # check_trace=False: the check re-runs the model several times (2.4 s at 96 px)
-                    self.frozen = torch.jit.freeze(torch.jit.trace(self.generator, (x, y), check_trace=False))
-            except Exception:  # a generator TorchScript cannot trace simply runs eagerly
-                self.freeze = False
-                return self.generator(x, y)
-        return self.frozen(x, y)
 
     def _run(self, crops: np.ndarray, targets: np.ndarray) -> list[Edit]:
         """Forward in chunks of `batch_size`, halving it on CUDA out-of-memory."""

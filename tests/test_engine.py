@@ -61,17 +61,6 @@ def test_edit_composites_attention_and_colour(generator, crops):
         assert np.abs(e.color.astype(int) - to_image(color)[i]).max() <= 1
 
 
-def test_frozen_generator_gives_the_same_edits(generator, crops):
-    targets = np.stack([expression("smile", 0.2 * i) for i in range(5)])
-    eager = Engine(generator, 32, "cpu", batch_size=2).edit(list(crops), targets)
-    eng = Engine(generator, 32, "cpu", batch_size=2, freeze=True)
-    frozen = eng.edit(list(crops), targets)  # batches of 2, 2 (frozen trace) and 1 (eager)
-    assert isinstance(eng.frozen, torch.jit.ScriptModule)
-    for a, b in zip(eager, frozen):
-        assert np.array_equal(a.image, b.image) and np.array_equal(a.color, b.color)
-        assert np.allclose(a.attention, b.attention, rtol=0, atol=1e-6)
-
-
 def test_identical_targets_run_once(generator, crops):
     """A still image under a constant curve: 100 frames, one generator run."""
     eng = Engine(generator, 32, "cpu", batch_size=8)
