@@ -26,6 +26,7 @@ from ganivid.align import CROP_SPEC, alignment_from_landmarks, crop_face
 from ganivid.aus import AU_NAMES
 from ganivid.errors import ConfigError, DataError, NoFaceError, VideoError
 from ganivid.estimate import OpenFaceLabels, estimate_aus, read_openface, stable_landmarks, track_baseline
+from ganivid.fileio import atomic_path
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv", ".gif"}
@@ -186,20 +187,17 @@ def _analyse_video(path: Path, every: float, size: int, min_face: int, summary: 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.tobytes())
 
 
 def _write_csv(out: Path, entries: list[dict]) -> None:
     """aus.csv from manifest entries, written atomically."""
-    tmp = out / "aus.csv.tmp"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+    with atomic_path(out / "aus.csv") as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
         f.write(",".join(["file", *AU_NAMES]) + "\n")
         for e in entries:
             cells = ["" if v is None else f"{v:.4f}" for v in e["aus"]]
             f.write(",".join([e["file"], *cells]) + "\n")
-    os.replace(tmp, out / "aus.csv")
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -235,9 +233,8 @@ def _prepare(out: Path, settings: dict) -> tuple[set[str], list[dict]]:
         for e in entries:
             if e.get("source") not in done:
                 (out / e["file"]).unlink(missing_ok=True)
-        tmp = out / "manifest.jsonl.tmp"
-        tmp.write_text("".join(json.dumps(e) + "\n" for e in keep), encoding="utf-8")
-        os.replace(tmp, out / "manifest.jsonl")
+        with atomic_path(out / "manifest.jsonl") as tmp:
+            tmp.write_text("".join(json.dumps(e) + "\n" for e in keep), encoding="utf-8")
     return done, keep
 
 

@@ -6,7 +6,6 @@ lists), inference exports are safetensors with JSON metadata."""
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
 import re
@@ -22,6 +21,7 @@ from ganivid.align import CROP_SPEC
 from ganivid.aus import AU_NAMES
 from ganivid.config import ModelConfig, model_config_from_dict
 from ganivid.errors import CheckpointError, ConfigError
+from ganivid.fileio import atomic_path
 from ganivid.networks import Generator
 
 TRAIN_FORMAT = "ganivid-train-1"
@@ -32,12 +32,8 @@ CKPT_PATTERN = re.compile(r"^ckpt_(\d+)\.pt$")
 def _atomic(path: Path, write) -> None:
     """Call write(tmp) on a temporary file beside `path`, then rename it over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def rng_state() -> dict[str, Any]:

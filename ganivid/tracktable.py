@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from ganivid.align import Alignment
 from ganivid.errors import DataError
+from ganivid.fileio import atomic_path
 
 STATES = ("detected", "tracked", "interpolated")
 DETECTED, TRACKED, INTERPOLATED = 0, 1, 2
@@ -150,13 +150,7 @@ class TrackTable:
 def _atomic_write(path: Path, write, binary: bool) -> None:
     """Write through a temporary file in the same folder so a crash never leaves half a file."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with atomic_path(path) as tmp, open(tmp, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
+            write(f)
     except OSError as ex:
         raise DataError(f"cannot write {path}: {ex.strerror or ex}") from ex
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

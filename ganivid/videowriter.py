@@ -11,8 +11,6 @@ mkv/webm always store milliseconds, so timestamps there are rounded to 1 ms.
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from pathlib import Path
 import av
 
 from ganivid.errors import VideoError
+from ganivid.fileio import commit, temp_beside
 from ganivid.video import Frame, VideoInfo, _reason, from_upright, open_input
 
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
@@ -115,13 +114,11 @@ class VideoWriter:
 
     def __enter__(self) -> VideoWriter:
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.tmp-", suffix=self.path.suffix, dir=self.path.parent)
+            self._tmp = temp_beside(self.path)
         except OSError as ex:
             raise VideoError(f"cannot write in {self.path.parent}: {ex.strerror}") from ex
-        os.close(fd)
-        self._tmp = Path(tmp)
         try:
-            self._out = av.open(tmp, "w", format=self._fmt)
+            self._out = av.open(str(self._tmp), "w", format=self._fmt)
             self._add_video()
             if self.options.audio and self.template.audio:
                 self._add_audio()
@@ -303,7 +300,7 @@ class VideoWriter:
             if self._audio_in is not None:
                 self._audio_in.close()
                 self._audio_in = None
-            os.replace(self._tmp, self.path)
+            commit(self._tmp, self.path)
             self._tmp = None
         except BaseException as ex:
             self._abort()
