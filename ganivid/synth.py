@@ -107,6 +107,9 @@ def write_dataset(out: str, count: int, size: int = 128, seed: int = 0, per_iden
     if not parent.is_dir():
         raise DataError(f"{parent} does not exist; create it first")
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would make the dataset private
     try:
         (tmp / "imgs").mkdir()
         ids = identity_seeds(count, seed, per_identity)
