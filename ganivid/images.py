@@ -1,13 +1,12 @@
 """Still images: read (EXIF orientation applied) and write (by extension, atomically) with Pillow."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ganivid.errors import ConfigError, DataError
+from ganivid.fileio import atomic_path
 
 # Output formats by extension, and the Pillow options that keep them close to lossless.
 FORMATS = {".png": ("PNG", {"compress_level": 6}), ".jpg": ("JPEG", {"quality": 94, "subsampling": 0}),
@@ -69,13 +68,6 @@ def check_image_output(path: str | Path, overwrite: bool = True) -> str:
     return fmt[0]
 
 
-def set_default_mode(path: Path) -> None:
-    """Give a file made by mkstemp (mode 0600) the permissions a plain open() would (0666 - umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def write_image(path: str | Path, image: np.ndarray, overwrite: bool = True) -> Path:
     """Write RGB uint8 (H, W, 3) as PNG, JPEG or WebP by extension, through a temporary file
     beside it, so an interrupted write never leaves half an image."""
@@ -84,13 +76,6 @@ def write_image(path: str | Path, image: np.ndarray, overwrite: bool = True) -> 
     p = Path(path)
     fmt = check_image_output(p, overwrite)
     options = FORMATS[p.suffix.lower()][1]
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.tmp-", suffix=p.suffix, dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(np.ascontiguousarray(image, np.uint8)).save(f, format=fmt, **options)
-        set_default_mode(Path(tmp))
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(p) as tmp:
+        Image.fromarray(np.ascontiguousarray(image, np.uint8)).save(tmp, format=fmt, **options)
     return p

@@ -7,9 +7,7 @@ ping-pong reuses earlier edits), and each frame is the untouched photo with the 
 pasted back at full resolution, so every pixel outside the faces is the photo's own."""
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -216,7 +214,7 @@ def _write_gif(path: Path, frames: Iterator[np.ndarray], fps: Fraction, overwrit
     flicker; written beside `path` first, then renamed."""
     from PIL import Image
 
-    from ganivid.images import set_default_mode
+    from ganivid.fileio import atomic_path
 
     _check_gif(path, overwrite)
     first = next(frames)
@@ -225,17 +223,10 @@ def _write_gif(path: Path, frames: Iterator[np.ndarray], fps: Fraction, overwrit
     def q(a: np.ndarray) -> Image.Image:
         return Image.fromarray(a).quantize(palette=palette, dither=Image.Dither.NONE)
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", suffix=".gif", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            # GIF delays are whole centiseconds: 30 fps plays at 1/0.03 = 33.3 fps.
-            q(first).save(f, format="GIF", save_all=True, append_images=(q(a) for a in frames),
-                          duration=max(20, round(1000 / float(fps), -1)), loop=0, disposal=1)
-        set_default_mode(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        # GIF delays are whole centiseconds: 30 fps plays at 1/0.03 = 33.3 fps.
+        q(first).save(tmp, format="GIF", save_all=True, append_images=(q(a) for a in frames),
+                      duration=max(20, round(1000 / float(fps), -1)), loop=0, disposal=1)
 
 
 def _write_video(output: Path, input: Path, anim: StillAnimation, options, overwrite: bool) -> None:
