@@ -7,8 +7,11 @@ portraits prepared as in models/MODELS.md). Measured:
 - identity: PSNR of G(x | y_r) against x (y_r = the crop's own labels) and mean attention;
 - AU response: for AU12, AU25, AU26, AU1, AU4, AU45 set to 0, .33, .66, 1 (others kept at y_r),
   the built-in estimator's reading of the edited crop (dlib landmarks fitted on the crop
-  upscaled 4x, in the face box found once on the identity output): mean reading per level and
-  Spearman's rho of reading vs request over all faces and levels;
+  upscaled 4x, in the face box found once on the input crop): mean reading per level;
+  Spearman's rho of request vs change of reading (reading minus that face's reading at its own
+  AUs, so faces' different resting readings do not swamp it) over all faces and levels
+  (`spearman`); the mean of each face's own rho over the 4 levels (`spearman_per_face`, a face
+  whose reading never moves counts 0) and the share of faces whose reading rises;
 - locality: mean |change| of every other supported AU's reading against the identity output,
   over all levels (`others`), and of the AUs of the other face regions only (`other_regions`:
   brows vs eyes vs mouth; AU1/AU2 and AU25/AU26 share muscles, so they move together).
@@ -94,14 +97,20 @@ def evaluate(model: str, data: str, count: int, seed: int = 0) -> dict:
                           for a, k in enumerate(ok) for b in range(len(LEVELS))]).reshape(len(ok), len(LEVELS), -1)
         ref = np.stack([base[k] for k in ok])[:, None]  # (F, 1, 17)
         request = np.broadcast_to(np.array(LEVELS), (len(ok), len(LEVELS)))
+        change = reads[:, :, j] - ref[:, :, j]  # each face's reading minus its identity output's
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # constant readings: rho is undefined (None below)
-            rho = spearmanr(request.ravel(), reads[:, :, j].ravel()).statistic
+            rho = spearmanr(request.ravel(), change.ravel()).statistic
+            per_face = [spearmanr(LEVELS, c).statistic for c in change]
+        # A face whose reading never moves has no rho: it counts as 0 (no response).
+        per_face_mean = float(np.mean([0.0 if np.isnan(r) else r for r in per_face]))
         others = [au_index(n) for n in supported if n != name]
         far = [au_index(n) for n in supported if region_of(n) != region_of(name)]
         moved = np.abs(reads - ref)
         result[name] = {
             "spearman": None if np.isnan(rho) else round(float(rho), 3),  # None: constant readings
+            "spearman_per_face": round(per_face_mean, 3),
+            "rising_faces": round(float(np.mean([r > 0 for r in per_face])), 3),
             "reading": [round(float(v), 3) for v in reads[:, :, j].mean(0)],
             "others": round(float(np.nanmean(moved[:, :, others])), 3),
             "other_regions": round(float(np.nanmean(moved[:, :, far])), 3),
@@ -126,7 +135,7 @@ def evaluate(model: str, data: str, count: int, seed: int = 0) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="models/ganivid.safetensors")
-    p.add_argument("--data", default="../data/portraits/96/heldout", help="held-out crops (annotate folder)")
+    p.add_argument("--data", default="../data/portraits96/heldout", help="held-out crops (annotate folder)")
     p.add_argument("--count", type=int, default=100)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--label", default=None, help="added to the JSON line (e.g. run and step)")
