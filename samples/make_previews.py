@@ -1,7 +1,7 @@
 """Make the README's preview pictures with the shipped model, through the real CLI:
 
     samples/preview_grid.png         ganivid preview grid samples/astronaut.mp4 --at 1s
-    samples/preview_interpolate.png  ganivid preview interpolate samples/astronaut.mp4 --at 1s --masks
+    samples/preview_interpolate.png  ganivid preview interpolate samples/astronaut.mp4 --at 1s --expression surprise --masks
     samples/preview_frames.png       ganivid preview frames samples/astronaut.mp4 --au-curve samples/smile.json
     samples/still_smile.gif          ganivid animate astronaut.png --au-curve samples/smile.json (a 256 px GIF)
 
@@ -35,7 +35,7 @@ def main() -> None:
 
     video, curve, out, model = ROOT / "samples" / "astronaut.mp4", ROOT / "samples" / "smile.json", args.out, args.model
     run("preview", "grid", str(video), "--at", "1s", "-o", str(out / "preview_grid.png"), "--model", model)
-    run("preview", "interpolate", str(video), "--at", "1s", "--expression", "smile", "--steps", "6", "--masks",
+    run("preview", "interpolate", str(video), "--at", "1s", "--expression", "surprise", "--steps", "6", "--masks",
         "-o", str(out / "preview_interpolate.png"), "--model", model)
     run("preview", "frames", str(video), "--au-curve", str(curve), "--at", "0.5s,2.5s,#90",
         "-o", str(out / "preview_frames.png"), "--model", model)
