@@ -17,7 +17,7 @@ import numpy as np
 
 from ganivid.aus import AU_DESCRIPTIONS, AU_NAMES, EXPRESSIONS, NUM_AUS, au_index, expression
 from ganivid.errors import ConfigError
-from ganivid.sheets import Sheet, compose, fit, grey
+from ganivid.sheets import Sheet, compose, fit, grey, outline
 from ganivid.still import StillFace, find_faces, load_engine
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ class Views:
 
     def masks(self, edit) -> tuple[np.ndarray, np.ndarray]:
         """Attention (white = kept from the input) and colour-mask panels, in crop space."""
-        return fit(grey(edit.attention), self.cell, self.cell), fit(edit.color, self.cell, self.cell)
+        return outline(fit(grey(edit.attention), self.cell, self.cell)), fit(edit.color, self.cell, self.cell)
 
 
 def _setup(image_path, at, model, device, crops, full, rows: int, cols: int, faces: str = "largest"):

@@ -18,7 +18,7 @@ import numpy as np
 from ganivid.aus import AU_NAMES, NUM_AUS
 from ganivid.errors import ConfigError, CurveError, NoFaceError
 from ganivid.preview import MAX_FRAMES, SCREEN, PreviewResult, face_region
-from ganivid.sheets import ACCENT, INK, MUTED, compose, figure_image, fit, grey, overlay
+from ganivid.sheets import ACCENT, INK, MUTED, compose, figure_image, fit, grey, outline, overlay
 
 if TYPE_CHECKING:
     from ganivid.align import Alignment
@@ -252,7 +252,7 @@ def preview_frames(video: str | Path, output: str | Path, curve: str | Path | No
             before = f.image[y0:y1, x0:x1]
             after = paste_back(before, crops[k], edits[k].image, local)
             panels.append([inp if j == 0 else None, fit(before, h, h), fit(after, h, h),
-                           fit(grey(edits[k].attention), h, h), fit(edits[k].color, h, h)])
+                           outline(fit(grey(edits[k].attention), h, h)), fit(edits[k].color, h, h)])
             if j:
                 labels.append("")
             notes.append([(r.label, MUTED), *_au_lines(src[k], tgt[k], shown)])

@@ -70,6 +70,13 @@ def grey(mask: np.ndarray) -> np.ndarray:
     return np.repeat(g[..., None], 3, axis=2)
 
 
+def outline(image: np.ndarray, colour: tuple[int, int, int] = (175, 175, 175)) -> np.ndarray:
+    """`image` with a 1-pixel frame, so a mostly white mask still shows where its panel ends."""
+    out = image.copy()
+    out[0], out[-1], out[:, 0], out[:, -1] = colour, colour, colour, colour
+    return out
+
+
 def overlay(image: np.ndarray, scale: float, corners: np.ndarray | None = None,
             landmarks: np.ndarray | None = None, label: str | None = None) -> np.ndarray:
     """Draw a face's crop outline (4 corners), landmarks and a label on `image`, whose pixels are
