@@ -5,7 +5,8 @@
     samples/preview_frames.png       ganivid preview frames samples/astronaut.mp4 --au-curve samples/smile.json
     samples/still_smile.gif          ganivid animate astronaut.png --au-curve samples/smile.json (a 256 px GIF)
 
-The photo is scikit-image's `astronaut` (Eileen Collins, NASA, public domain). Run from the
+The photo is scikit-image's `astronaut` (Eileen Collins, NASA, public domain), cut to head and
+shoulders. Run from the
 repository root: `python samples/make_previews.py [--model PATH] [--out DIR]`.
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ def main() -> None:
         "-o", str(out / "preview_frames.png"), "--model", model)
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "astronaut.png"
-        Image.fromarray(data.astronaut()).save(photo)
+        Image.fromarray(data.astronaut()[10:330, 60:380]).save(photo)  # head and shoulders: a big face at 256 px
         run("animate", str(photo), "--au-curve", str(curve), "--fps", "12", "--max-side", "256",
             "-o", str(out / "still_smile.gif"), "--model", model, "-y", "-q")
     for name in ("preview_grid.png", "preview_interpolate.png", "preview_frames.png", "preview_frames_curves.png",
