@@ -36,3 +36,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_output(path: Path, overwrite: bool, error: type[Exception]) -> None:
+    """Refuse, as `error`, an output whose folder is missing, which is a folder, or which exists
+    without `overwrite`: checked before any work, so a user never waits for a refusal."""
+    if not path.parent.is_dir():
+        raise error(f"output folder {path.parent} does not exist")
+    if path.is_dir():
+        raise error(f"output {path} is a directory")
+    if path.exists() and not overwrite:
+        raise error(f"{path} already exists; pass -y (overwrite=True) to replace it")

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ganivid.errors import ConfigError, DataError
-from ganivid.fileio import atomic_path
+from ganivid.fileio import atomic_path, check_output
 
 # Output formats by extension, and the Pillow options that keep them close to lossless.
 FORMATS = {".png": ("PNG", {"compress_level": 6}), ".jpg": ("JPEG", {"quality": 94, "subsampling": 0}),
@@ -59,12 +59,7 @@ def check_image_output(path: str | Path, overwrite: bool = True) -> str:
     if fmt is None:
         raise ConfigError(f"unsupported image extension {p.suffix or '(none)'!r} for {p}; "
                           f"use one of {', '.join(FORMATS)}")
-    if not p.parent.is_dir():
-        raise ConfigError(f"output folder {p.parent} does not exist")
-    if p.is_dir():
-        raise ConfigError(f"output {p} is a directory")
-    if p.exists() and not overwrite:
-        raise ConfigError(f"{p} already exists; pass -y (overwrite=True) to replace it")
+    check_output(p, overwrite, ConfigError)
     return fmt[0]
 
 

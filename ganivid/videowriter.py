@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 
 from ganivid.errors import VideoError
-from ganivid.fileio import commit, temp_beside
+from ganivid.fileio import check_output, commit, temp_beside
 from ganivid.video import Frame, VideoInfo, _reason, from_upright, open_input
 
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
@@ -68,12 +68,7 @@ def _check_target(path: Path, source: Path, overwrite: bool) -> str:
                          f"use one of {', '.join(CONTAINERS)}")
     if path.resolve() == source.resolve() or (path.exists() and source.exists() and path.samefile(source)):
         raise VideoError(f"output {path} is the input file; choose another output path")
-    if not path.parent.is_dir():
-        raise VideoError(f"output folder {path.parent} does not exist")
-    if path.is_dir():
-        raise VideoError(f"output {path} is a directory")
-    if path.exists() and not overwrite:
-        raise VideoError(f"{path} already exists; pass -y (overwrite=True) to replace it")
+    check_output(path, overwrite, VideoError)
     return fmt
 
 
