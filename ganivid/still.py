@@ -200,13 +200,9 @@ def _video_template(path: Path, size: tuple[int, int], fps: Fraction):
 
 def _check_gif(path: Path, overwrite: bool) -> None:
     from ganivid.errors import VideoError
+    from ganivid.fileio import check_output
 
-    if not path.parent.is_dir():
-        raise VideoError(f"output folder {path.parent} does not exist")
-    if path.is_dir():
-        raise VideoError(f"output {path} is a directory")
-    if path.exists() and not overwrite:
-        raise VideoError(f"{path} already exists; pass -y (overwrite=True) to replace it")
+    check_output(path, overwrite, VideoError)
 
 
 def _write_gif(path: Path, frames: Iterator[np.ndarray], fps: Fraction, overwrite: bool) -> None:
