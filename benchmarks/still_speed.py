@@ -41,7 +41,8 @@ def main() -> None:
     from skimage import data
 
     from ganivid.curves import AUProgram, make_curve
-    from ganivid.still import animate_faces, animate_image, find_faces, load_engine
+    from ganivid.engine import load_engine
+    from ganivid.still import animate_faces, animate_image, find_faces
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ganivid-still-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -125,19 +125,6 @@ def default_output(input: Path) -> Path:
     return input.with_name(f"{input.stem}.animated{input.suffix if input.suffix.lower() in ('.mp4', '.mov', '.mkv', '.webm') else '.mp4'}")
 
 
-def _engine(model, device: str, batch_size: int | None):
-    from ganivid.engine import Engine
-    from ganivid.errors import CheckpointError
-
-    if isinstance(model, Engine):  # already loaded: callers animating many clips load once
-        return model
-    if model is None:
-        if not DEFAULT_MODEL.is_file():
-            raise CheckpointError(f"the shipped model {DEFAULT_MODEL} is missing; pass --model PATH")
-        model = DEFAULT_MODEL
-    return Engine.from_checkpoint(str(model), device, batch_size)
-
-
 def describe(info: VideoInfo, program, model=None, device: str = "auto") -> None:
     """Print the probe, the faces found in a few frames, the model and the target AU table."""
     from rich.console import Console
@@ -159,7 +146,9 @@ def describe(info: VideoInfo, program, model=None, device: str = "auto") -> None
         found = detector.detect(f.image)
         sizes = ", ".join(f"{int(d.box[2] - d.box[0])}x{int(d.box[3] - d.box[1])} px" for d in found)
         say(f"frame #{f.index} at {f.time_s:.2f} s: {len(found)} face(s)" + (f" ({sizes})" if sizes else ""))
-    engine = _engine(model, device, None)
+    from ganivid.engine import load_engine
+
+    engine = load_engine(model, device, None)
     say(f"model: {engine.image_size} px crops, {NUM_AUS} AUs, device {engine.device}, batch {engine.batch_size}")
     for line in program.summary():
         say(line)
@@ -270,7 +259,9 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
     encode = EncodeOptions(codec=o.codec, crf=o.crf, preset=o.preset, pix_fmt=o.pix_fmt, audio=o.audio)
     writer = VideoWriter(out, info, encode, overwrite=o.overwrite, upright=bool(info.rotation))
     t_load = time.perf_counter()
-    engine = _engine(o.model, o.device, o.batch_size)
+    from ganivid.engine import load_engine
+
+    engine = load_engine(o.model, o.device, o.batch_size)
     t_load = time.perf_counter() - t_load
     track_cfg = TrackConfig(detect_every=o.detect_every, encodings=o.faces.startswith("ref:"))
 

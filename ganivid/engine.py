@@ -174,3 +174,17 @@ class Engine:
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return out
+
+
+def load_engine(model=None, device: str = "auto", batch_size: int | None = None) -> Engine:
+    """The inference engine of `model` (a path; default: the shipped models/ganivid.safetensors);
+    an already loaded `Engine` is returned as it is, so callers editing many clips load once."""
+    from ganivid.animate import DEFAULT_MODEL
+
+    if isinstance(model, Engine):
+        return model
+    if model is None:
+        if not DEFAULT_MODEL.is_file():
+            raise CheckpointError(f"the shipped model {DEFAULT_MODEL} is missing; pass --model PATH")
+        model = DEFAULT_MODEL
+    return Engine.from_checkpoint(str(model), device, batch_size)

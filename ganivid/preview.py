@@ -18,7 +18,7 @@ import numpy as np
 from ganivid.aus import AU_DESCRIPTIONS, AU_NAMES, EXPRESSIONS, NUM_AUS, au_index, expression
 from ganivid.errors import ConfigError
 from ganivid.sheets import Sheet, compose, fit, grey, outline
-from ganivid.still import StillFace, find_faces, load_engine
+from ganivid.still import StillFace, find_faces
 
 if TYPE_CHECKING:
     from ganivid.align import Alignment
@@ -125,6 +125,8 @@ def _setup(image_path, at, model, device, crops, full, rows: int, cols: int, fac
         raise ConfigError("--crops and --full exclude each other")
     image, what = load_subject(image_path, at)
     face = find_faces(image, faces)[0]
+    from ganivid.engine import load_engine
+
     engine = load_engine(model, device)
     return Views(engine, image, face, cell_size(rows, cols), crops, full), what
 

@@ -200,7 +200,7 @@ def preview_frames(video: str | Path, output: str | Path, curve: str | Path | No
     from ganivid.align import crop_face, paste_back
     from ganivid.curves import build_program
     from ganivid.images import check_image_output, write_image
-    from ganivid.still import load_engine
+    from ganivid.engine import load_engine
     from ganivid.video import DECODE_STATS, probe, read_frames_at
 
     output = Path(output)

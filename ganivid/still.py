@@ -94,22 +94,6 @@ def find_faces(image: np.ndarray, faces: str = "largest", detector=None) -> list
     return found
 
 
-def load_engine(model=None, device: str = "auto", batch_size: int | None = None):
-    """The inference engine of `model` (default: the shipped models/ganivid.safetensors); an
-    already loaded `Engine` is returned as it is."""
-    from ganivid.animate import DEFAULT_MODEL
-    from ganivid.engine import Engine
-    from ganivid.errors import CheckpointError
-
-    if isinstance(model, Engine):
-        return model
-    if model is None:
-        if not DEFAULT_MODEL.is_file():
-            raise CheckpointError(f"the shipped model {DEFAULT_MODEL} is missing; pass --model PATH")
-        model = DEFAULT_MODEL
-    return Engine.from_checkpoint(str(model), device, batch_size)
-
-
 def parse_duration(text: str | float | None, what: str = "--duration") -> float | None:
     """`4`, `4s`, `2.5 s`, `1500ms` or `00:00:04.5` -> positive seconds (None stays None)."""
     if text is None:
@@ -362,6 +346,8 @@ def animate_image(input: str | Path, output: str | Path, curve: str | Path | Non
     seconds = parse_duration(duration)
     image = read_image(input)
     found = find_faces(image, faces)
+    from ganivid.engine import load_engine
+
     engine = load_engine(model, device, batch_size)
     t_render = time.perf_counter()
     if suffix in FORMATS:

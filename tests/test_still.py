@@ -20,7 +20,8 @@ from ganivid.curves import AUProgram, build_program, make_curve
 from ganivid.engine import Engine
 from ganivid.errors import ConfigError, CurveError, DataError, NoFaceError
 from ganivid.networks import Generator
-from ganivid.still import animate_faces, animate_image, find_faces, frame_order, load_engine
+from ganivid.engine import load_engine
+from ganivid.still import animate_faces, animate_image, find_faces, frame_order
 from ganivid.video import probe, read_frames
 
 CFG = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8)
