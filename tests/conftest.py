@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -22,3 +24,25 @@ def grace_hopper() -> np.ndarray:
 
     with cbook.get_sample_data("grace_hopper.jpg") as f:
         return np.asarray(Image.open(f).convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def model(tmp_path_factory) -> Path:
+    """A tiny untrained generator (32 px, width 8) saved as an inference checkpoint."""
+    from ganivid.checkpoint import save_inference
+    from ganivid.config import ModelConfig
+    from ganivid.networks import Generator
+
+    cfg = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8)
+    torch.manual_seed(0)
+    return save_inference(tmp_path_factory.mktemp("model") / "tiny.safetensors", Generator(cfg), cfg)
+
+
+@pytest.fixture(scope="session")
+def photo(tmp_path_factory, astronaut) -> Path:
+    """The astronaut as a PNG file."""
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("photo") / "astronaut.png"
+    Image.fromarray(astronaut).save(path)
+    return path

@@ -9,7 +9,6 @@ import av
 import cv2
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -17,10 +16,7 @@ from ganivid.align import Alignment
 from ganivid.analysis import cache_key, cache_path
 from ganivid.animate import default_output
 from ganivid.aus import AU_NAMES, au_index
-from ganivid.checkpoint import save_inference
 from ganivid.cli import app
-from ganivid.config import ModelConfig
-from ganivid.networks import Generator
 from ganivid.preview import face_region, preview_grid, preview_interpolate, preview_sample, random_aus
 from ganivid.previewframes import preview_frames
 from ganivid.sheets import BACKGROUND, fit
@@ -29,7 +25,6 @@ from ganivid.tracking import TrackConfig
 from ganivid.tracktable import TrackRow, TrackTable
 from ganivid.video import probe, read_frames_at
 
-CFG = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8)
 N_FRAMES, FPS, GOP = 120, 10, 12
 
 
@@ -70,19 +65,6 @@ def check_layout(sheet, rows: int, cols: int) -> None:
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("preview")
-
-
-@pytest.fixture(scope="module")
-def model(work) -> Path:
-    torch.manual_seed(0)
-    return save_inference(work / "tiny.safetensors", Generator(CFG), CFG)
-
-
-@pytest.fixture(scope="module")
-def photo(work, astronaut) -> Path:
-    path = work / "astronaut.png"
-    Image.fromarray(astronaut).save(path)
-    return path
 
 
 @pytest.fixture(scope="module")

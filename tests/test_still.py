@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from ganivid.animate import DEFAULT_MODEL
 from ganivid.aus import au_index
-from ganivid.checkpoint import save_inference
 from ganivid.cli import app
 from ganivid.config import ModelConfig
 from ganivid.curves import AUProgram, build_program, make_curve
@@ -31,19 +30,6 @@ AU12 = au_index("AU12")
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("still")
-
-
-@pytest.fixture(scope="module")
-def model(work) -> Path:
-    torch.manual_seed(0)
-    return save_inference(work / "tiny.safetensors", Generator(CFG), CFG)
-
-
-@pytest.fixture(scope="module")
-def photo(work, astronaut) -> Path:
-    path = work / "astronaut.png"
-    Image.fromarray(astronaut).save(path)
-    return path
 
 
 @pytest.fixture(scope="module")
