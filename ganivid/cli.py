@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
 
 import typer
 
@@ -188,6 +188,13 @@ app.add_typer(preview_app, name="preview")
 _MODEL_HELP = "Inference checkpoint [default: models/ganivid.safetensors]."
 _SHEET_HELP = "Sheet to write: .png, .jpg or .webp [default: beside the input]."
 
+# Options the preview commands share.
+ModelOption = Annotated[Path | None, typer.Option("--model", help=_MODEL_HELP)]
+DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+AtOption = Annotated[str | None, typer.Option("--at", help="Video frame: seconds, timecode or #frame.")]
+CropsOption = Annotated[bool, typer.Option("--crops", help="Show the model's aligned crops instead of the photo around the face.")]
+FullOption = Annotated[bool, typer.Option("--full", help="Show the whole photo instead of the region around the face.")]
+
 
 def _beside(input: Path, output: Path | None, kind: str) -> Path:
     return output if output is not None else input.with_name(f"{input.stem}.{kind}.png")
@@ -206,8 +213,8 @@ def preview_frames_cmd(
     source_aus: str = typer.Option("estimate", "--source-aus", help="estimate: keep the actor's own AUs where the curve is silent; none: zeros."),
     detect_every: int = typer.Option(12, "--detect-every", help="As given to animate: finds its cached track table."),
     tracks: Path | None = typer.Option(None, "--tracks", help="Track table to use [default: animate's cache beside the video or the sheet]."),
-    model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
 ) -> None:
     """Edit only the chosen frames of a video (seeking, no full decode) and lay them out on a sheet."""
     from ganivid.previewframes import preview_frames
@@ -224,11 +231,11 @@ def preview_grid_cmd(
     output: Path | None = typer.Option(None, "--output", "-o", help=_SHEET_HELP),
     aus: str = typer.Option("AU1,AU2,AU4,AU12,AU25,AU26,AU45", "--aus", help="AUs, one row each."),
     levels: str = typer.Option("0,0.33,0.66,1", "--levels", help="Intensities in [0, 1], one column each."),
-    at: str | None = typer.Option(None, "--at", help="Video frame: seconds, timecode or #frame."),
-    crops: bool = typer.Option(False, "--crops", help="Show the model's aligned crops instead of the photo around the face."),
-    full: bool = typer.Option(False, "--full", help="Show the whole photo instead of the region around the face."),
-    model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    at: AtOption = None,
+    crops: CropsOption = False,
+    full: FullOption = False,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
 ) -> None:
     """The paper's Fig. 4: one row per AU set to increasing intensities, other AUs kept."""
     from ganivid.preview import parse_levels, preview_grid
@@ -246,11 +253,11 @@ def preview_interpolate_cmd(
     au: list[str] = typer.Option([], "--au", help="Target AU NAME=VALUE (repeatable)."),
     steps: int = typer.Option(6, "--steps", help="Columns from alpha = 0 to 1."),
     masks: bool = typer.Option(False, "--masks", help="Add the attention and colour-mask rows."),
-    at: str | None = typer.Option(None, "--at", help="Video frame: seconds, timecode or #frame."),
-    crops: bool = typer.Option(False, "--crops", help="Show the model's aligned crops instead of the photo around the face."),
-    full: bool = typer.Option(False, "--full", help="Show the whole photo instead of the region around the face."),
-    model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    at: AtOption = None,
+    crops: CropsOption = False,
+    full: FullOption = False,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
 ) -> None:
     """The paper's Fig. 1: from the face's own AUs to a target, alpha from 0 to 1."""
     from ganivid.preview import preview_interpolate
@@ -267,11 +274,11 @@ def preview_sample_cmd(
     output: Path | None = typer.Option(None, "--output", "-o", help=_SHEET_HELP),
     count: int = typer.Option(16, "--count", help="Number of random AU vectors."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same vectors."),
-    at: str | None = typer.Option(None, "--at", help="Video frame: seconds, timecode or #frame."),
-    crops: bool = typer.Option(False, "--crops", help="Show the model's aligned crops instead of the photo around the face."),
-    full: bool = typer.Option(False, "--full", help="Show the whole photo instead of the region around the face."),
-    model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    at: AtOption = None,
+    crops: CropsOption = False,
+    full: FullOption = False,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
 ) -> None:
     """The paper's Fig. 7: the face under random plausible AU vectors."""
     from ganivid.preview import preview_sample
