@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -124,8 +125,23 @@ def _training_faces(count: int, size: int, seed: int, cache: Path | None) -> syn
     data = synth.generate(count, size, seed=seed)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, images=data.images, aus=data.aus, identities=data.identities)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+        np.savez(tmp, images=data.images, aus=data.aus, identities=data.identities)
+        os.replace(tmp, path)
     return data
+
+
+def paired_faces(data: synth.SynthSet, seed: int, identity: float = 0.1) -> ArrayDataset:
+    """The training faces with renderer truths: each face also rendered at a target drawn like
+    data (or, with probability `identity`, at its own AUs), for `train.lambda_pair`."""
+    rng = np.random.default_rng([seed, 0x9A12])
+    targets = synth.sample_aus(rng, len(data.images))
+    own = rng.random(len(targets)) < identity
+    targets[own] = data.aus[own]
+    truths = np.stack([synth.render(synth.random_identity(int(i)), t, data.images.shape[1])
+                       for i, t in zip(data.identities, targets)])
+    return ArrayDataset(data.images, data.aus, target_images=truths, target_aus=targets,
+                        source=f"synthetic pairs x{len(targets)}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -145,6 +161,9 @@ def main(argv: list[str] | None = None) -> None:
                         "machine shared with other jobs: with --threads 1 it is the time one free core takes)")
     p.add_argument("--label", default="", help="name of the run in every JSON line")
     p.add_argument("--cache", type=Path, help="folder to keep the rendered training faces in between runs")
+    p.add_argument("--pairs", action="store_true",
+                   help="give every training face the renderer's truth at another AU vector (trained "
+                        "when train.lambda_pair or train.lambda_pair_color > 0)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     overrides = dict(parse_override(o) for o in args.overrides)
@@ -159,12 +178,26 @@ def main(argv: list[str] | None = None) -> None:
     data = _training_faces(args.train_images, size, args.seed, args.cache)
     ev = make_eval_set(args.eval_identities, size, seed=10_000 + args.seed)
     assert not set(data.identities.tolist()) & set(synth.identity_seeds(args.eval_identities, 10_000 + args.seed).tolist())
-    ds = ArrayDataset(data.images, data.aus, source=f"synthetic x{args.train_images}")
+    if args.pairs:
+        path = args.cache / f"pairs_{args.train_images}_{size}_{args.seed}.npz" if args.cache else None
+        if path is not None and path.is_file():
+            with np.load(path) as f:
+                ds = ArrayDataset(data.images, data.aus, target_images=f["truths"], target_aus=f["targets"],
+                                  source=f"synthetic pairs x{args.train_images}")
+        else:
+            ds = paired_faces(data, args.seed)
+            if path is not None:  # atomic: runs started together share the cache
+                tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+                np.savez(tmp, truths=ds.targets[0], targets=ds.targets[1])
+                os.replace(tmp, path)
+    else:
+        ds = ArrayDataset(data.images, data.aus, source=f"synthetic x{args.train_images}")
 
     budget, every = args.minutes * 60, args.every * 60
     clock = time.process_time if args.clock == "cpu" else time.time
     state = {"eval_s": 0.0, "next": every, "t0": clock()}
-    base = {"label": args.label, "preset": str(args.preset), "overrides": overrides, "clock": args.clock}
+    base = {"label": args.label, "preset": str(args.preset), "overrides": overrides, "clock": args.clock,
+            "pairs": args.pairs}
 
     def trained() -> float:
         return clock() - state["t0"] - state["eval_s"]

@@ -99,6 +99,14 @@ class TrainConfig:
     gp_every: int = 1
     # L1 to a paired ground-truth target when the dataset provides one (0 = unpaired paper loop).
     lambda_pair: float = 0.0
+    # The same L1 between the colour mask C and the paired target: without it the composite's
+    # L1 is met most cheaply by copying the input (A -> 1 wherever the target equals x), so C
+    # never learns the edit; with it C learns the whole target face and A picks where to use it.
+    lambda_pair_color: float = 0.0
+    # Fraction of each batch edited towards its paired target; the rest gets the unpaired
+    # loop's random targets (another sample's AUs + noise), so the critic's AU signal keeps
+    # teaching AU combinations that the pairs never show.
+    pair_fraction: float = 1.0
     # Target AUs = another sample's AUs + U(-noise, noise), clamped to [0, 1].
     target_noise: float = 0.1
     # Horizontal flips: the paper's only augmentation (the 17 AUs are symmetric).
@@ -130,6 +138,8 @@ class TrainConfig:
             raise ConfigError("train.steps, train.critic_warmup_steps and train.cache_mb must be >= 0")
         if self.steps == 0 and self.epochs == 0 and self.critic_warmup_steps == 0:
             raise ConfigError("nothing to train: train.steps and train.epochs are both 0")
+        if not 0 <= self.pair_fraction <= 1:
+            raise ConfigError(f"train.pair_fraction must be in [0, 1], got {self.pair_fraction}")
         if not 0 <= self.decay_fraction <= 1:
             raise ConfigError(f"train.decay_fraction must be in [0, 1], got {self.decay_fraction}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):

@@ -75,9 +75,11 @@ def generator_loss(fake_score: torch.Tensor, fake_aus: torch.Tensor, y_target: t
                    attention: torch.Tensor, attention_cycle: torch.Tensor,
                    lambda_y: float, lambda_cyc: float, lambda_a: float, lambda_tv: float,
                    edited: torch.Tensor | None = None, paired: torch.Tensor | None = None,
-                   lambda_pair: float = 0.0) -> GeneratorLoss:
+                   lambda_pair: float = 0.0, color: torch.Tensor | None = None,
+                   lambda_pair_color: float = 0.0, pair_mask: torch.Tensor | None = None) -> GeneratorLoss:
     """-mean D(x_g) + lambda_y MSE(D_y(x_g), y_g) + lambda_cyc |x_c - x| + lambda_a (attention
-    terms of both passes) [+ lambda_pair |x_g - x_t| when a paired target x_t is given]."""
+    terms of both passes) [+ lambda_pair |x_g - x_t| + lambda_pair_color |C - x_t| when a paired
+    target x_t is given; `pair_mask` (B,) bool limits both to the samples edited towards x_t]."""
     adv = -fake_score.float().mean()
     au_term = lambda_y * au_loss(fake_aus, y_target)
     cyc = lambda_cyc * (cycled.float() - image.float()).abs().mean()
@@ -85,7 +87,12 @@ def generator_loss(fake_score: torch.Tensor, fake_aus: torch.Tensor, y_target: t
                        + attention_loss(attention_cycle.float(), lambda_tv))
     total = adv + au_term + cyc + attn
     pair = torch.zeros((), device=total.device)
-    if paired is not None and edited is not None and lambda_pair > 0:
-        pair = lambda_pair * (edited.float() - paired.float()).abs().mean()
+    if paired is not None and (pair_mask is None or bool(pair_mask.any())):
+        keep = slice(None) if pair_mask is None else pair_mask
+        target = paired.float()[keep]
+        if edited is not None and lambda_pair > 0:
+            pair = pair + lambda_pair * (edited.float()[keep] - target).abs().mean()
+        if color is not None and lambda_pair_color > 0:
+            pair = pair + lambda_pair_color * (color.float()[keep] - target).abs().mean()
         total = total + pair
     return GeneratorLoss(total, adv, au_term, cyc, attn, pair)

@@ -117,15 +117,18 @@ def critic_losses(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, fak
 
 def generator_losses(generator: torch.nn.Module, critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                      y_g: torch.Tensor, color: torch.Tensor, attention: torch.Tensor, cfg: TrainConfig,
-                     x_t: torch.Tensor | None = None) -> tuple[GeneratorLoss, torch.Tensor]:
+                     x_t: torch.Tensor | None = None,
+                     pair_mask: torch.Tensor | None = None) -> tuple[GeneratorLoss, torch.Tensor]:
     """Generator objective given G(x | y_g) = (color, attention) with its graph; returns the
-    loss and the cycle image. `critic` should be the bare module with requires_grad off."""
+    loss and the cycle image. `critic` should be the bare module with requires_grad off;
+    `x_t`, `pair_mask`: paired targets and which samples were edited towards them."""
     x_g = composite(color, attention, x)
     score, aus = critic(x_g)
     color_c, attention_c = generator(x_g, y)
     x_c = composite(color_c, attention_c, x_g)
     loss = generator_loss(score, aus, y_g, x, x_c, attention, attention_c, cfg.lambda_y, cfg.lambda_cyc,
-                          cfg.lambda_a, cfg.lambda_tv, edited=x_g, paired=x_t, lambda_pair=cfg.lambda_pair)
+                          cfg.lambda_a, cfg.lambda_tv, edited=x_g, paired=x_t, lambda_pair=cfg.lambda_pair,
+                          color=color, lambda_pair_color=cfg.lambda_pair_color, pair_mask=pair_mask)
     return loss, x_c
 
 
@@ -320,8 +323,17 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
                 meter.add(d_au=loss)
             else:
                 k = step - warmup
-                paired = cfg.lambda_pair > 0 and "y_t" in batch
-                y_g = (batch["y_t"] if paired else sample_targets(batch["y"], cfg.target_noise)).to(device)
+                paired = (cfg.lambda_pair > 0 or cfg.lambda_pair_color > 0) and "y_t" in batch
+                pair_mask = None
+                if not paired:
+                    y_g = sample_targets(batch["y"], cfg.target_noise)
+                elif cfg.pair_fraction >= 1:
+                    y_g = batch["y_t"]
+                else:  # mixed batches: a random `pair_fraction` of the samples aim at their pair
+                    pair_mask = torch.rand(len(x)) < cfg.pair_fraction
+                    y_g = torch.where(pair_mask[:, None], batch["y_t"], sample_targets(batch["y"], cfg.target_noise))
+                    pair_mask = pair_mask.to(device)
+                y_g = y_g.to(device)
                 alpha = torch.rand(len(x), 1, 1, 1).to(device)
                 g_turn = (k + 1) % cfg.n_critic == 0
                 # ---- fakes: with a graph on generator turns, reused by the G update below
@@ -342,7 +354,7 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
                     raw_d.requires_grad_(False)  # gradients flow to the image only
                     x_t = batch["x_t"].to(device) if paired else None
                     with amp:
-                        g_loss, _ = generator_losses(g_net, raw_d, x, y, y_g, color, attention, cfg, x_t)
+                        g_loss, _ = generator_losses(g_net, raw_d, x, y, y_g, color, attention, cfg, x_t, pair_mask)
                     opt_g.zero_grad(set_to_none=True)
                     g_loss.total.backward()
                     opt_g.step()

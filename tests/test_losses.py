@@ -71,3 +71,14 @@ def test_critic_and_generator_losses_weigh_their_terms():
     paired = generator_loss(fake, aus, y, x, x_c, att, att, **kwargs, edited=x, paired=x + 0.5, lambda_pair=2.0)
     torch.testing.assert_close(paired.pair, torch.tensor(1.0))
     torch.testing.assert_close(paired.total, g.total + 1.0)
+    # The colour mask's L1 to the target, and a mask that keeps only the first sample's pair.
+    color = torch.stack([x[0] + 0.5, x[1] - 1.0])
+    both = generator_loss(fake, aus, y, x, x_c, att, att, **kwargs, edited=x, paired=x + 0.5, lambda_pair=2.0,
+                          color=color, lambda_pair_color=3.0)
+    torch.testing.assert_close(both.pair, torch.tensor(1.0 + 3.0 * 0.75))
+    first = generator_loss(fake, aus, y, x, x_c, att, att, **kwargs, edited=x, paired=x + 0.5, lambda_pair=2.0,
+                           color=color, lambda_pair_color=3.0, pair_mask=torch.tensor([True, False]))
+    torch.testing.assert_close(first.pair, torch.tensor(1.0))
+    none = generator_loss(fake, aus, y, x, x_c, att, att, **kwargs, edited=x, paired=x + 0.5, lambda_pair=2.0,
+                          pair_mask=torch.tensor([False, False]))
+    assert none.pair.item() == 0 and torch.equal(none.total, g.total)

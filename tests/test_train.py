@@ -16,6 +16,7 @@ from ganivid.checkpoint import load_checkpoint, load_generator
 from ganivid.cli import app
 from ganivid.config import load_config
 from ganivid.data import ArrayDataset, to_tensor
+from ganivid.errors import ConfigError
 from ganivid.losses import composite
 from ganivid.networks import Critic, Generator
 from ganivid.train import (critic_losses, generator_losses, lr_factor, sample_targets, train)
@@ -107,6 +108,27 @@ def test_paired_targets_hook(tmp_path):
     train(cfg, MODEL, ds, tmp_path / "run", quiet=True)
     lines = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(ln["g_pair"] > 0 for ln in lines)
+
+
+def test_mixed_paired_batches_train_the_colour_mask_towards_the_pair(tmp_path):
+    """Half of each batch aims at its pair (the other half at random targets), and the colour
+    mask's own L1 to the pair pulls C towards x_t: after a few steps C is nearer the targets."""
+    images, aus = pattern_faces(8)
+    targets, target_aus = pattern_faces(8, seed=3)
+    ds = ArrayDataset(images, aus, target_images=targets, target_aus=target_aus)
+    cfg = replace(CFG, steps=30, n_critic=1, lambda_pair_color=20.0, pair_fraction=0.5, log_every=10, lr_g=1e-3)
+
+    def colour_error(generator):
+        with torch.no_grad():
+            color, _ = generator(to_tensor(images), torch.from_numpy(target_aus))
+        return float((color - to_tensor(targets)).abs().mean())
+
+    seen = []
+    train(cfg, MODEL, ds, tmp_path / "run", quiet=True,
+          callback=lambda ts: seen.append(colour_error(ts.generator)) and False)
+    assert seen[-1] < 0.7 * seen[0]
+    with pytest.raises(ConfigError, match="pair_fraction"):
+        replace(CFG, pair_fraction=1.5)
 
 
 def _free_port():
