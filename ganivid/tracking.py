@@ -15,14 +15,12 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ganivid.align import Alignment, alignment_from_landmarks, crop_matrix
+from ganivid.align import alignment_from_landmarks
 from ganivid.errors import ConfigError, VideoError
 from ganivid.faces import DlibDetector, _to_rgb, face_encoding
+from ganivid.trackcues import PATCH, CutDetector, patch, search, thumb
 from ganivid.tracktable import DETECTED, INTERPOLATED, TRACKED, TrackTable, _empty
 
-PATCH = 160  # canonical patch side for landmark refits: a face there is ~110 px, the model's sweet spot
-THUMB = 24  # side of the grey thumbnail compared with a track's template
-THUMB_SPAN = 0.7  # thumbnail covers this fraction of the crop side: brows to chin, little background
 # Landmark-fit box side / crop side. HOG boxes range 0.70-0.83 of the crop; near 0.83 the fit
 # feeds on itself (bigger box, bigger face, bigger box...) and the crop grows frame after frame,
 # while 0.70 converges for every face tried, so one fixed ratio serves all tracks.
@@ -107,32 +105,6 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
 
 
-def _patch(img: np.ndarray, al: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Upright grey n x n crop at alignment `al` and its 2x3 frame->patch matrix. Big faces are
-    warped at twice the size, then area-shrunk (one fast integer step) against aliasing; more
-    than 2x cost ~1 ms per face at 1080p and made no measurable difference to the landmarks."""
-    m = crop_matrix(Alignment(*al), n)
-    q = min(2, int(np.ceil(al[2] / (1.5 * n))))
-    big = cv2.warpAffine(img, crop_matrix(Alignment(*al), n * q) if q > 1 else m, (n * q, n * q),
-                         flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    # Grey: the landmark model works on intensities anyway, and fits 20% faster without colour.
-    grey = big if big.ndim == 2 else cv2.cvtColor(big, cv2.COLOR_RGB2GRAY)
-    # Area cells of q x q centred as crop_matrix centres pixels: the result is exactly crop m.
-    return (grey if q == 1 else cv2.resize(grey, (n, n), interpolation=cv2.INTER_AREA)), m
-
-
-def _thumb(patch: np.ndarray, m_patch: np.ndarray, al: np.ndarray) -> np.ndarray:
-    """Zero-mean unit-norm THUMB x THUMB view of the inner face at `al`, cut from a grey patch."""
-    q = 4  # area-shrink first: the thumbnail samples every ~4.7 patch pixels, so no aliasing
-    small = cv2.resize(patch, (PATCH // q, PATCH // q), interpolation=cv2.INTER_AREA).astype(np.float32)
-    to_small = np.array([[1 / q, 0, (1 - q) / (2 * q)], [0, 1 / q, (1 - q) / (2 * q)], [0, 0, 1]])
-    inner = Alignment(al[0], al[1], al[2] * THUMB_SPAN, al[3])
-    t = np.vstack([crop_matrix(inner, THUMB), [0, 0, 1]]) @ np.linalg.inv(to_small @ np.vstack([m_patch, [0, 0, 1]]))
-    th = cv2.warpAffine(small, t[:2], (THUMB, THUMB), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    th -= th.mean()
-    return th / max(float(np.linalg.norm(th)), 1e-6)
-
-
 class _Fitter:
     """68 landmarks fitted in a canonical upright patch around a guessed alignment."""
 
@@ -146,38 +118,14 @@ class _Fitter:
         from it (a detector box) takes a few iterations; tracked frames start close and take one."""
         c, h = (PATCH - 1) / 2, 0.5 * BOX_RATIO * PATCH
         for _ in range(iters):
-            patch, m = _patch(img, al, PATCH)
-            lm_p = self.detector.landmarks(patch, (c - h, c - h, c + h, c + h)).astype(np.float64)
+            p, m = patch(img, al, PATCH)
+            lm_p = self.detector.landmarks(p, (c - h, c - h, c + h, c + h)).astype(np.float64)
             inv = cv2.invertAffineTransform(m)
             lm = lm_p @ inv[:, :2].T + inv[:, 2]
             prev, al = al, alignment_from_landmarks(lm).as_array()
             if np.hypot(*(al[:2] - prev[:2])) < 0.005 * al[2] and abs(np.log(al[2] / prev[2])) < 0.005:
                 break  # converged to within ~0.1 px on a face of ~100 px
-        return lm.astype(np.float32), al, _thumb(patch, m, al)
-
-
-class _CutDetector:
-    """Scene cuts from consecutive 64-px grey thumbnails: big mean change and a changed histogram."""
-
-    def __init__(self, mad: float, hist: float):
-        self.mad, self.hist, self.prev = mad, hist, None
-
-    def __call__(self, img: np.ndarray) -> bool:
-        """True if `img` starts a new shot."""
-        h, w = img.shape[:2]
-        # Sample down to <= 256 px first (nearest: 0.2 ms at 720p, where area or a numpy stride
-        # copy take 1 ms), then average: an honest 64-px thumbnail at any resolution.
-        small = img if w <= 256 else cv2.resize(img, (256, max(1, round(256 * h / w))), interpolation=cv2.INTER_NEAREST)
-        grey = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-        g = cv2.resize(grey, (64, max(1, round(64 * h / w))), interpolation=cv2.INTER_AREA)
-        hist = np.bincount(g.ravel() >> 4, minlength=16) / g.size
-        g = g.astype(np.float32) / 255
-        prev, self.prev = self.prev, (g, hist, (h, w))
-        if prev is None:
-            return False
-        if prev[2] != (h, w):
-            return True
-        return float(np.abs(g - prev[0]).mean()) > self.mad and 0.5 * float(np.abs(hist - prev[1]).sum()) > self.hist
+        return lm.astype(np.float32), al, thumb(p, m, al)
 
 
 class Tracker:
@@ -187,7 +135,7 @@ class Tracker:
         self.cfg = config or TrackConfig()
         self.detector = detector or DlibDetector(self.cfg.upsample, self.cfg.cnn, self.cfg.detect_side)
         self.fit = _Fitter(self.detector)
-        self.cuts = _CutDetector(self.cfg.cut_threshold, self.cfg.cut_hist)
+        self.cuts = CutDetector(self.cfg.cut_threshold, self.cfg.cut_hist)
         self.live: list[_Track] = []
         self.lost: list[_Track] = []
         self.next_id, self.since_detect, self.pos = 0, self.cfg.detect_every, -1
@@ -202,6 +150,10 @@ class Tracker:
     def step(self, t: float, img: np.ndarray) -> tuple[list[tuple[_Track, int]], bool]:
         """Analyse the next frame: ([(track, state)], is_cut)."""
         self.pos += 1
+        colour = img  # only identity encodings need colour
+        # Grey once per frame for the cut test, the detector and every landmark fit: they all
+        # work on intensities (and animate decodes grey straight from the luma plane).
+        img = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
         cut = self.cuts(img)
         if cut:  # a new shot: nothing carries over, and look for faces right away
             self.live, self.lost, self.since_detect = [], [], self.cfg.detect_every
@@ -222,7 +174,7 @@ class Tracker:
         states: dict[int, int] = {}
         if unsure or self.since_detect >= every:
             self.since_detect = 0
-            states = self._detect(t, img, refits)
+            states = self._detect(t, img, refits, colour)
         else:
             for tr in self.live:
                 self._update(tr, t, *refits[tr.id][:4])
@@ -237,7 +189,7 @@ class Tracker:
             tr.velocity = 0.5 * tr.velocity + 0.5 * (al - tr.al) / dt
         tr.al, tr.lm, tr.time, tr.frame, tr.similarity = al, lm, t, self.pos, sim
 
-    def _detect(self, t: float, img: np.ndarray, refits: dict) -> dict[int, int]:
+    def _detect(self, t: float, img: np.ndarray, refits: dict, colour: np.ndarray) -> dict[int, int]:
         """Run the detector, associate boxes with live tracks, revive or start tracks."""
         found = self.detector.boxes(img)
         boxes = np.array([b for b, _ in found], np.float64).reshape(-1, 4)
@@ -279,7 +231,7 @@ class Tracker:
                 self.tracks[tr.id] = tr
                 self.next_id += 1
                 if self.cfg.encodings:
-                    self.encodings[tr.id] = face_encoding(img, lm)
+                    self.encodings[tr.id] = face_encoding(colour, lm)
             else:
                 tr.template, tr.velocity, tr.hits, tr.attempts = th, np.zeros(4), tr.hits + 1, tr.attempts + 1
                 self._update(tr, t, lm, al, th, 1.0)
