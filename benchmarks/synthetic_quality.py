@@ -204,8 +204,11 @@ def main(argv: list[str] | None = None) -> None:
 
     def report(ts: TrainState) -> None:
         t0, seconds = clock(), trained()
-        g_steps = max(0, ts.step - cfg.critic_warmup_steps) // cfg.n_critic
-        line = {**base, "step": ts.step, "g_steps": g_steps, "elapsed_s": round(seconds, 1),
+        after_critic = max(0, ts.step - cfg.critic_warmup_steps)
+        pair_steps = min(after_critic, cfg.pair_warmup_steps)  # supervised generator-only steps
+        g_steps = pair_steps + max(0, after_critic - cfg.pair_warmup_steps) // cfg.n_critic
+        line = {**base, "step": ts.step, "g_steps": g_steps, "pair_warmup_steps": pair_steps,
+                "elapsed_s": round(seconds, 1),
                 "images_per_s": round(ts.step * cfg.batch_size / max(seconds, 1e-9), 2),
                 **evaluate(ts.generator, ts.critic, ev)}
         print(json.dumps(line), flush=True)

@@ -29,7 +29,7 @@ from ganivid.checkpoint import (check_same_model, list_checkpoints, load_checkpo
 from ganivid.config import ModelConfig, TrainConfig, load_config
 from ganivid.data import BatchLoader, FaceDataset, make_batch, open_dataset, to_images
 from ganivid.errors import CheckpointError, ConfigError, DataError
-from ganivid.losses import (CriticLoss, GeneratorLoss, au_loss, composite, critic_loss,
+from ganivid.losses import (CriticLoss, GeneratorLoss, attention_loss, au_loss, composite, critic_loss,
                             generator_loss, gradient_penalty)
 from ganivid.networks import Critic, Generator
 
@@ -99,6 +99,18 @@ def critic_warmup_loss(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
     score, aus = critic(x)
     # 0 * score: the realness head joins the graph, so DDP sees every parameter used.
     return lambda_y * au_loss(aus, y) + 0.0 * score.float().sum()
+
+
+def pair_warmup_loss(generator: torch.nn.Module, x: torch.Tensor, y_t: torch.Tensor, x_t: torch.Tensor,
+                     cfg: TrainConfig) -> GeneratorLoss:
+    """The generator alone on paired targets: pair L1 terms + attention terms of one pass."""
+    color, attention = generator(x, y_t)
+    zero = torch.zeros((), device=x.device)
+    loss = generator_loss(zero, torch.zeros_like(y_t), y_t, x, x, attention, attention, 0.0, 0.0, 0.0, 0.0,
+                          edited=composite(color, attention, x), paired=x_t, lambda_pair=cfg.lambda_pair,
+                          color=color, lambda_pair_color=cfg.lambda_pair_color)
+    attn = cfg.lambda_a * attention_loss(attention.float(), cfg.lambda_tv)
+    return GeneratorLoss(loss.pair + attn, zero, zero, zero, attn, loss.pair)
 
 
 def critic_losses(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, fake: torch.Tensor,
@@ -221,7 +233,11 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
     if ds.unlabelled:
         console.print(f"note: {', '.join(ds.unlabelled)} are empty in every row of {ds.source}: trained as 0")
     main_steps = cfg.steps or math.ceil(cfg.epochs * len(ds) / (cfg.batch_size * world))
-    warmup, total = cfg.critic_warmup_steps, cfg.critic_warmup_steps + main_steps
+    if cfg.pair_warmup_steps and not ds.has_pairs:
+        raise ConfigError(f"train.pair_warmup_steps needs a dataset with paired targets; {ds.source} has none")
+    critic_end = cfg.critic_warmup_steps
+    warmup = critic_end + cfg.pair_warmup_steps  # both warm-ups, then the GAN
+    total = warmup + main_steps
     end = min(total, max_steps) if max_steps is not None else total
 
     # ---- models and optimisers (same init on every rank; DDP also broadcasts rank 0's) ----
@@ -313,7 +329,15 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
             for opt, lr in ((opt_g, cfg.lr_g), (opt_d, cfg.lr_d)):
                 for group in opt.param_groups:
                     group["lr"] = lr * factor  # a function of the step: nothing to restore on resume
-            if step < warmup:
+            if critic_end <= step < warmup:
+                # ---- generator warm-up on paired targets ----
+                with amp:
+                    g_loss = pair_warmup_loss(g_net, x, batch["y_t"].to(device), batch["x_t"].to(device), cfg)
+                opt_g.zero_grad(set_to_none=True)
+                g_loss.total.backward()
+                opt_g.step()
+                meter.add(g_pair=g_loss.pair, g_attn=g_loss.attn)
+            elif step < warmup:
                 # ---- critic AU-head warm-up ----
                 with amp:
                     loss = critic_warmup_loss(d_net, x, y, cfg.lambda_y)
@@ -367,7 +391,8 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
             # ---- logging, samples, checkpoints (rank 0 writes) ----
             if master and (step % cfg.log_every == 0 or step == end):
                 now = time.time()
-                last = {"step": step, "phase": "warmup" if step <= warmup else "gan", "lr_factor": round(factor, 6),
+                phase = "warmup" if step <= critic_end else "pair_warmup" if step <= warmup else "gan"
+                last = {"step": step, "phase": phase, "lr_factor": round(factor, 6),
                         **meter.pop(),
                         "images_per_s": round((step - step_log) * cfg.batch_size * world / max(now - t_log, 1e-9), 3),
                         "elapsed_s": round(now - t_start, 2)}

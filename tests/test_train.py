@@ -131,6 +131,24 @@ def test_mixed_paired_batches_train_the_colour_mask_towards_the_pair(tmp_path):
         replace(CFG, pair_fraction=1.5)
 
 
+def test_pair_warmup_trains_the_generator_alone_then_the_gan(tmp_path):
+    images, aus = pattern_faces(8)
+    targets, target_aus = pattern_faces(8, seed=3)
+    ds = ArrayDataset(images, aus, target_images=targets, target_aus=target_aus)
+    cfg = replace(CFG, steps=4, critic_warmup_steps=2, pair_warmup_steps=20, lambda_pair=10.0,
+                  lambda_pair_color=10.0, log_every=2, n_critic=1, lr_g=1e-3)
+    train(cfg, MODEL, ds, tmp_path / "run", quiet=True)
+    lines = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [ln["phase"] for ln in lines] == ["warmup"] + ["pair_warmup"] * 10 + ["gan"] * 2
+    pair = [ln["g_pair"] for ln in lines if ln["phase"] == "pair_warmup"]
+    assert pair[-1] < 0.8 * pair[0]
+    assert "d_adv" not in lines[5] and "d_adv" in lines[-1]  # the critic rests meanwhile
+    with pytest.raises(ConfigError, match="paired targets"):
+        train(cfg, MODEL, ArrayDataset(images, aus), tmp_path / "unpaired", quiet=True)
+    with pytest.raises(ConfigError, match="lambda_pair"):
+        replace(CFG, pair_warmup_steps=5)
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
