@@ -32,6 +32,7 @@ class Frame:
     time_s: float  # seconds since the stream's start (first frame at 0.0)
     duration: int  # time-base units until the next frame (last frame: until the stream's end)
     image: np.ndarray
+    yuv: bool = False  # image holds I420 planes (H*3/2, W) (see ganivid.yuv), not RGB
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ def _decode(container, stream, path: Path) -> Iterator[av.VideoFrame]:
 
 
 def read_frames(path: str | Path, start: float | None = None, *, upright: bool = False,
-                grey: bool = False) -> Iterator[Frame]:
+                grey: bool = False, yuv: bool = False) -> Iterator[Frame]:
     """Stream the frames of a video in presentation order; memory does not grow with its length.
 
     Args:
@@ -248,6 +249,9 @@ def read_frames(path: str | Path, start: float | None = None, *, upright: bool =
             yields frames from the first one at or after `start`.
         upright: return images as a player shows them (see `to_upright`).
         grey: images are grey uint8 (H, W) (see `_grey`): for face tracking, ~4x cheaper than RGB.
+        yuv: frames decoded as 8-bit limited-range 4:2:0 with even sides (most video) come as
+            I420 planes without any colour conversion (`Frame.yuv`); other frames, and turned
+            ones, as RGB.
     Raises:
         VideoError: the file cannot be opened or decoded.
     """
@@ -256,12 +260,12 @@ def read_frames(path: str | Path, start: float | None = None, *, upright: bool =
         with open_input(info.path) as c:
             v = c.streams[info.video_index]
             v.thread_type = "AUTO"  # frame threads: decoding keeps pace with the rest of the pipeline
-            yield from _with_durations(_decode(c, v, info.path), info, 0, upright, grey)
+            yield from _with_durations(_decode(c, v, info.path), info, 0, upright, grey, yuv)
         return
     table, keys = _frame_table(info.path, info.video_index)
     first = bisect.bisect_left(table, info.start_pts + start / info.time_base)
     if first < len(table):
-        yield from _with_durations(_frames_from(info, table[first], keys), info, first, upright, grey)
+        yield from _with_durations(_frames_from(info, table[first], keys), info, first, upright, grey, yuv)
 
 
 def _frames_from(info: VideoInfo, pts: int, keys: list[int]) -> Iterator[av.VideoFrame]:
@@ -293,7 +297,7 @@ def _end_pts(info: VideoInfo) -> int | None:
 
 
 def _with_durations(frames: Iterator[av.VideoFrame], info: VideoInfo, index: int, upright: bool,
-                    grey: bool = False) -> Iterator[Frame]:
+                    grey: bool = False, yuv: bool = False) -> Iterator[Frame]:
     """Wrap decoded frames in `Frame`s, one frame of look-ahead to know each frame's duration."""
     nominal = max(1, round(1 / (info.fps * info.time_base)))
     end = _end_pts(info)
@@ -302,7 +306,7 @@ def _with_durations(frames: Iterator[av.VideoFrame], info: VideoInfo, index: int
     for f in frames:
         pts = f.pts if f.pts is not None else (prev_pts + nominal if prev_pts is not None else info.start_pts)
         if prev is not None:
-            yield _make_frame(prev, index, prev_pts, pts - prev_pts, info, upright, grey)
+            yield _make_frame(prev, index, prev_pts, pts - prev_pts, info, upright, grey, yuv)
             index += 1
         prev, prev_pts = f, pts
     if prev is not None:
@@ -311,7 +315,7 @@ def _with_durations(frames: Iterator[av.VideoFrame], info: VideoInfo, index: int
         stored = "mp4" in info.format or "matroska" in info.format
         low = 0 if stored else 0.75 * nominal
         last = end - prev_pts if end is not None and low < end - prev_pts <= 4 * nominal else nominal
-        yield _make_frame(prev, index, prev_pts, last, info, upright, grey)
+        yield _make_frame(prev, index, prev_pts, last, info, upright, grey, yuv)
 
 
 # 8-bit formats whose first plane is luma, and limited-range (16-235) luma -> full-range grey.
@@ -333,12 +337,16 @@ def _grey(f: av.VideoFrame) -> np.ndarray:
 
 
 def _make_frame(f: av.VideoFrame, index: int, pts: int, duration: int, info: VideoInfo, upright: bool,
-                grey: bool = False) -> Frame:
-    """One `Frame` from a decoded PyAV frame (RGB, or grey (H, W) if `grey`)."""
+                grey: bool = False, yuv: bool = False) -> Frame:
+    """One `Frame` from a decoded PyAV frame (RGB, grey (H, W) if `grey`, I420 if `yuv` and possible)."""
+    time_s = float((pts - info.start_pts) * info.time_base)
+    turn = upright and info.rotation
+    if yuv and not turn and f.format.name == "yuv420p" and f.color_range != 2 and f.width % 2 == f.height % 2 == 0:
+        return Frame(index, pts, time_s, duration, f.to_ndarray(), yuv=True)  # (H*3/2, W): the planes as decoded
     image = _grey(f) if grey else f.to_ndarray(format="rgb24")
-    if upright and info.rotation:
+    if turn:
         image = to_upright(image, info.rotation)
-    return Frame(index, pts, float((pts - info.start_pts) * info.time_base), duration, image)
+    return Frame(index, pts, time_s, duration, image)
 
 
 def _frame_table(path: Path, video_index: int) -> tuple[list[int], list[int]]:

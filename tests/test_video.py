@@ -291,3 +291,31 @@ def test_nothing_written_is_an_error(clips, tmp_path):
         with VideoWriter(tmp_path / "x.mp4", probe(clips["cfr25_aac"])):
             pass
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, planes", [("cfr25_aac", True), ("vfr_mkv", True), ("rotated", False),
+                                          ("odd_639x359", False)])
+def test_yuv_frames_are_the_decoded_planes(clips, tmp_path, name, planes):
+    from ganivid.yuv import to_rgb
+
+    rgb = list(read_frames(clips[name], upright=True))
+    yuv = list(read_frames(clips[name], upright=True, yuv=True))
+    assert [(f.index, f.pts, f.duration) for f in yuv] == [(f.index, f.pts, f.duration) for f in rgb]
+    for y, c in zip(yuv, rgb):
+        # 4:2:0 with even sides, stored upright: the planes; otherwise (turned, 4:4:4) RGB as before.
+        assert y.yuv == planes and y.image.dtype == np.uint8
+        if not planes:
+            assert np.array_equal(y.image, c.image)
+            continue
+        h, w = c.image.shape[:2]
+        assert y.image.shape == (h * 3 // 2, w)
+        # cv2 rounds to nearest where swscale's yuv -> rgb24 rounds down (Y 33 is RGB 19.8: 20 vs 19).
+        assert np.abs(to_rgb(y.image).astype(int) - c.image - 0.5).mean() < 1
+    if planes:  # lossless 4:2:0 output of I420 frames decodes to exactly the same planes
+        out = tmp_path / f"yuv-{name}.mkv"
+        with VideoWriter(out, probe(clips[name]), EncodeOptions(crf=0, preset="ultrafast")) as w:
+            assert w.takes_i420
+            for f in yuv:
+                w.write(f)
+        back = list(read_frames(out, yuv=True))
+        assert len(back) == len(yuv) and all(np.array_equal(a.image, b.image) for a, b in zip(back, yuv))
