@@ -296,7 +296,9 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
     progress, advance = reporter.progress("render", len(table.frames) or info.frame_count)
     t2, c2 = time.perf_counter(), time.process_time()
     with progress, writer:
-        written = render(read_frames(info.path, upright=bool(info.rotation)), lambda k: plan.get(k, []),
+        # Decoded YUV straight to the encoder where it takes it: no RGB round trip (ganivid.yuv).
+        frames = read_frames(info.path, upright=bool(info.rotation), yuv=writer.takes_i420)
+        written = render(frames, lambda k: plan.get(k, []),
                          engine, writer.write, clock, advance, o.smooth_edits)
         if written != len(raw.frames):
             raise VideoError(f"{info.path}: decoded {written} frames on the second pass but "

@@ -18,6 +18,7 @@ import numpy as np
 from ganivid.align import Alignment, crop_face, paste_back
 from ganivid.engine import Edit, Engine
 from ganivid.video import Frame
+from ganivid.yuv import paste_back_i420, to_rgb
 
 _END = object()
 
@@ -168,7 +169,8 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
     """Edit every frame's planned faces and `write` each frame once, in order; returns the count.
 
     Args:
-        frames: decoded frames in presentation order.
+        frames: decoded frames in presentation order, RGB or I420 (`Frame.yuv`: faces are cropped
+            from an RGB copy and edits added to the planes, so unedited pixels pass as decoded).
         plan: frame index -> faces to edit there (empty: the frame is written unedited).
         engine: the generator; crops are batched across consecutive frames up to its batch size.
         write: called with each finished frame from the encoder thread.
@@ -187,7 +189,8 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
             for frame in timed(frames, clock):
                 jobs = plan(frame.index)
                 t = time.perf_counter()
-                crops = [crop_face(frame.image, j.alignment, n) for j in jobs]
+                rgb = to_rgb(frame.image) if frame.yuv and jobs else frame.image
+                crops = [crop_face(rgb, j.alignment, n) for j in jobs]
                 clock.crop += time.perf_counter() - t
                 stages.put(stages.q_in, _Item(frame, jobs, crops))
             stages.put(stages.q_in, _END)
@@ -204,7 +207,7 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
                 f = item.frame
                 for job, crop, edit in zip(item.jobs, item.crops, item.edits):
                     edited = smoother(job.track, f.index, f.time_s, crop, edit.image)
-                    image = paste_back(image, crop, edited, job.alignment)
+                    image = (paste_back_i420 if f.yuv else paste_back)(image, crop, edited, job.alignment)
                 t2 = time.perf_counter()
                 write(replace(item.frame, image=image) if item.jobs else item.frame)
                 clock.paste += t2 - t

@@ -320,3 +320,22 @@ def test_dry_run_prints_probe_faces_and_au_table(clips):
     assert "1 face(s)" in text
     assert "AU12" in text and "0.50" in text and "AU26" in text and "0.30" in text
     assert not (clips["good"].with_name("good.animated.mp4")).exists()
+
+
+def test_yuv420p_output_keeps_the_decoded_pixels_outside_the_face(face, work, model):
+    from ganivid.animate import animate
+    from ganivid.yuv import planes
+
+    # 4:2:0 in and out: frames go decoder -> encoder as YUV planes, so with lossless x264 every
+    # pixel the edit does not touch is the input's as decoded (no RGB round trip at all).
+    src = _cfr(face, work, "yuv.mp4", n=8)
+    out, stats = work / "yuv-out.mp4", work / "yuv.csv"
+    result = animate(src, out, au=["AU12=1.0"], model=model, stats=stats, crf=0, preset="ultrafast")
+    assert result.frames == 8 and result.edited_frames >= 7
+    for x, y in zip(read_frames(src, yuv=True), read_frames(out, yuv=True), strict=True):
+        assert x.yuv and y.yuv
+        keep = _outside(stats, x.index, (240, 320))
+        for k, (a, b) in enumerate(zip(planes(x.image), planes(y.image))):
+            mask = keep if k == 0 else keep[::2, ::2] & keep[1::2, 1::2]
+            assert np.array_equal(a[mask], b[mask])
+        assert x.index not in _edited(stats) or not np.array_equal(x.image, y.image)

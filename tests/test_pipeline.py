@@ -1,4 +1,5 @@
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -100,3 +101,35 @@ def test_edit_smoother_averages_noise_not_constant_edits():
     assert jump(out) < 0.7 * jump(raw) and abs(np.mean(out[10:]) - np.mean(raw[10:])) < 1
     # After a gap (frame 40 follows 29) a track starts afresh: no memory of the old edit.
     assert np.array_equal(smooth(1, 40, 40 / 25, crop, const), const)
+
+
+def test_render_edits_i420_frames_like_rgb_ones(engine):
+    import cv2
+
+    from ganivid.yuv import from_rgb, planes, to_rgb
+
+    src = [replace(f, image=from_rgb(cv2.GaussianBlur(f.image, (9, 9), 3)), yuv=True) for f in frames(13)]
+    rgb = [replace(f, image=to_rgb(f.image), yuv=False) for f in src]
+    out_yuv: list[Frame] = []
+    out_rgb: list[Frame] = []
+    assert render(iter(src), plan_for, engine, out_yuv.append) == render(iter(rgb), plan_for, engine, out_rgb.append)
+    for f, y, r in zip(src, out_yuv, out_rgb, strict=True):
+        assert y.yuv and y.pts == f.pts
+        jobs = plan_for(f.index)
+        if not jobs:
+            assert y.image is f.image  # no face: the decoded planes themselves
+            continue
+        # Outside every crop's footprint (+1 px of bilinear reach) the planes are the decoded ones.
+        reach = np.zeros((60, 80), np.uint8)
+        for j in jobs:
+            full = np.full((32, 32, 3), 255, np.uint8)
+            reach |= paste_back(np.zeros((60, 80, 3), np.uint8), full * 0, full, j.alignment).any(axis=2)
+        reach = cv2.dilate(reach, np.ones((3, 3), np.uint8))
+        block = cv2.resize(reach, (40, 30), interpolation=cv2.INTER_AREA) > 0
+        for k, (a, b) in enumerate(zip(planes(y.image), planes(f.image))):
+            keep = reach == 0 if k == 0 else ~block
+            assert np.array_equal(a[keep], b[keep])
+        assert not np.array_equal(y.image, f.image)
+        # Inside, the same change as the RGB path's (then converted to YUV), up to rounding.
+        diff = np.abs((y.image.astype(int) - f.image) - (from_rgb(r.image).astype(int) - from_rgb(to_rgb(f.image))))
+        assert diff.max() <= 2 and diff.mean() < 0.1
