@@ -107,6 +107,9 @@ class TrainConfig:
     # loop's random targets (another sample's AUs + noise), so the critic's AU signal keeps
     # teaching AU combinations that the pairs never show.
     pair_fraction: float = 1.0
+    # L1 between the attention A and 1 - (where the pair differs): shows A where to edit from
+    # the first step instead of leaving it to find that out through a blurry young colour mask.
+    lambda_pair_attention: float = 0.0
     # Target AUs = another sample's AUs + U(-noise, noise), clamped to [0, 1].
     target_noise: float = 0.1
     # Horizontal flips: the paper's only augmentation (the 17 AUs are symmetric).
@@ -141,8 +144,9 @@ class TrainConfig:
         if min(self.steps, self.critic_warmup_steps, self.pair_warmup_steps, self.cache_mb) < 0:
             raise ConfigError("train.steps, train.critic_warmup_steps, train.pair_warmup_steps and "
                               "train.cache_mb must be >= 0")
-        if self.pair_warmup_steps and self.lambda_pair <= 0 and self.lambda_pair_color <= 0:
-            raise ConfigError("train.pair_warmup_steps needs train.lambda_pair or train.lambda_pair_color > 0")
+        if self.pair_warmup_steps and max(self.lambda_pair, self.lambda_pair_color, self.lambda_pair_attention) <= 0:
+            raise ConfigError("train.pair_warmup_steps needs train.lambda_pair, lambda_pair_color or "
+                              "lambda_pair_attention > 0")
         if self.steps == 0 and self.epochs == 0 and self.critic_warmup_steps == 0 and self.pair_warmup_steps == 0:
             raise ConfigError("nothing to train: train.steps and train.epochs are both 0")
         if not 0 <= self.pair_fraction <= 1:

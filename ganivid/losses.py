@@ -39,6 +39,13 @@ def attention_loss(attention: torch.Tensor, lambda_tv: float) -> torch.Tensor:
     return attention.mean() + lambda_tv * total_variation(attention)
 
 
+def changed_region(image: torch.Tensor, target: torch.Tensor, threshold: float = 8 / 255, grow: int = 1) -> torch.Tensor:
+    """(B, 1, H, W) 1 where a paired target differs from the input (any channel by more than
+    `threshold` in [-1, 1] units), grown by `grow` px: the pixels an edit must change."""
+    changed = ((image.float() - target.float()).abs().amax(1, keepdim=True) > threshold).float()
+    return F.max_pool2d(changed, 2 * grow + 1, 1, grow) if grow else changed
+
+
 @dataclass
 class CriticLoss:
     """The critic's objective and its weighted terms (total = adv + gp + au)."""
@@ -76,10 +83,12 @@ def generator_loss(fake_score: torch.Tensor, fake_aus: torch.Tensor, y_target: t
                    lambda_y: float, lambda_cyc: float, lambda_a: float, lambda_tv: float,
                    edited: torch.Tensor | None = None, paired: torch.Tensor | None = None,
                    lambda_pair: float = 0.0, color: torch.Tensor | None = None,
-                   lambda_pair_color: float = 0.0, pair_mask: torch.Tensor | None = None) -> GeneratorLoss:
+                   lambda_pair_color: float = 0.0, pair_mask: torch.Tensor | None = None,
+                   lambda_pair_attention: float = 0.0) -> GeneratorLoss:
     """-mean D(x_g) + lambda_y MSE(D_y(x_g), y_g) + lambda_cyc |x_c - x| + lambda_a (attention
-    terms of both passes) [+ lambda_pair |x_g - x_t| + lambda_pair_color |C - x_t| when a paired
-    target x_t is given; `pair_mask` (B,) bool limits both to the samples edited towards x_t]."""
+    terms of both passes) [+ lambda_pair |x_g - x_t| + lambda_pair_color |C - x_t|
+    + lambda_pair_attention |A - (1 - changed_region(x, x_t))| when a paired target x_t is
+    given; `pair_mask` (B,) bool limits them to the samples edited towards x_t]."""
     adv = -fake_score.float().mean()
     au_term = lambda_y * au_loss(fake_aus, y_target)
     cyc = lambda_cyc * (cycled.float() - image.float()).abs().mean()
@@ -94,5 +103,8 @@ def generator_loss(fake_score: torch.Tensor, fake_aus: torch.Tensor, y_target: t
             pair = pair + lambda_pair * (edited.float()[keep] - target).abs().mean()
         if color is not None and lambda_pair_color > 0:
             pair = pair + lambda_pair_color * (color.float()[keep] - target).abs().mean()
+        if lambda_pair_attention > 0:
+            keep_where = 1 - changed_region(image[keep], target)
+            pair = pair + lambda_pair_attention * (attention.float()[keep] - keep_where).abs().mean()
         total = total + pair
     return GeneratorLoss(total, adv, au_term, cyc, attn, pair)

@@ -108,7 +108,8 @@ def pair_warmup_loss(generator: torch.nn.Module, x: torch.Tensor, y_t: torch.Ten
     zero = torch.zeros((), device=x.device)
     loss = generator_loss(zero, torch.zeros_like(y_t), y_t, x, x, attention, attention, 0.0, 0.0, 0.0, 0.0,
                           edited=composite(color, attention, x), paired=x_t, lambda_pair=cfg.lambda_pair,
-                          color=color, lambda_pair_color=cfg.lambda_pair_color)
+                          color=color, lambda_pair_color=cfg.lambda_pair_color,
+                          lambda_pair_attention=cfg.lambda_pair_attention)
     attn = cfg.lambda_a * attention_loss(attention.float(), cfg.lambda_tv)
     return GeneratorLoss(loss.pair + attn, zero, zero, zero, attn, loss.pair)
 
@@ -140,7 +141,8 @@ def generator_losses(generator: torch.nn.Module, critic: torch.nn.Module, x: tor
     x_c = composite(color_c, attention_c, x_g)
     loss = generator_loss(score, aus, y_g, x, x_c, attention, attention_c, cfg.lambda_y, cfg.lambda_cyc,
                           cfg.lambda_a, cfg.lambda_tv, edited=x_g, paired=x_t, lambda_pair=cfg.lambda_pair,
-                          color=color, lambda_pair_color=cfg.lambda_pair_color, pair_mask=pair_mask)
+                          color=color, lambda_pair_color=cfg.lambda_pair_color, pair_mask=pair_mask,
+                          lambda_pair_attention=cfg.lambda_pair_attention)
     return loss, x_c
 
 
@@ -347,7 +349,7 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
                 meter.add(d_au=loss)
             else:
                 k = step - warmup
-                paired = (cfg.lambda_pair > 0 or cfg.lambda_pair_color > 0) and "y_t" in batch
+                paired = max(cfg.lambda_pair, cfg.lambda_pair_color, cfg.lambda_pair_attention) > 0 and "y_t" in batch
                 pair_mask = None
                 if not paired:
                     y_g = sample_targets(batch["y"], cfg.target_noise)

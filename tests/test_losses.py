@@ -1,7 +1,7 @@
 """Loss functions against hand-computed values."""
 import torch
 
-from ganivid.losses import (attention_loss, au_loss, composite, critic_loss, generator_loss,
+from ganivid.losses import (attention_loss, au_loss, changed_region, composite, critic_loss, generator_loss,
                             gradient_penalty, total_variation)
 
 
@@ -82,3 +82,17 @@ def test_critic_and_generator_losses_weigh_their_terms():
     none = generator_loss(fake, aus, y, x, x_c, att, att, **kwargs, edited=x, paired=x + 0.5, lambda_pair=2.0,
                           pair_mask=torch.tensor([False, False]))
     assert none.pair.item() == 0 and torch.equal(none.total, g.total)
+    # Attention supervised towards 1 - (where the pair differs): here the pair differs everywhere.
+    att_only = generator_loss(fake, aus, y, x, x_c, att, att, **kwargs, paired=x + 0.5, lambda_pair_attention=4.0)
+    torch.testing.assert_close(att_only.pair, torch.tensor(2.0))  # 4 * |0.5 - 0|
+
+
+def test_changed_region_marks_where_the_pair_differs_grown_by_a_pixel():
+    x = torch.zeros(1, 3, 7, 7)
+    t = x.clone()
+    t[0, 1, 3, 3] = 0.5  # one pixel, one channel
+    t[0, 0, 0, 6] = 0.01  # below the threshold
+    m = changed_region(x, t)
+    assert m.shape == (1, 1, 7, 7)
+    assert m[0, 0, 2:5, 2:5].eq(1).all() and m.sum() == 9
+    assert changed_region(x, t, grow=0).sum() == 1
