@@ -11,7 +11,7 @@ from ganivid.align import LEFT_EYE, RIGHT_EYE, Alignment, alignment_from_landmar
 from ganivid.errors import ConfigError, DataError, NoFaceError, VideoError
 from ganivid.smoothing import one_euro, select, smooth, smooth_series
 from ganivid.tracking import TrackConfig, analyse
-from ganivid.tracktable import CSV_COLUMNS, TrackTable
+from ganivid.tracktable import CSV_COLUMNS, DETECTED, TrackTable
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,18 @@ def test_face_leaving_and_returning_gets_its_id_back(sprites):
     gone = [f for f, v in enumerate(clip.visible) if not v]
     assert gone and all(not table.rows_for_frame(f) for f in gone)
     assert table.rows_for_frame(len(clip.frames) - 1)  # found again when back
+    # ... by the template search near where it left, before the detector's next periodic run
+    back = table.rows_for_frame(min(f for f in table.frame if f > max(gone)))
+    assert [(r.track_id, r.state) for r in back] == [(0, "tracked")]
+
+
+def test_sure_faces_are_detected_less_often(sprites):
+    """A confirmed face that keeps looking like its template waits sure_stretch x detect_every
+    frames for the next periodic detection; sure_stretch=1 restores every detect_every frames."""
+    clip = tc.moving_clip(sprites[0], n_frames=40)
+    detected = lambda cfg: (lambda t: list(t.frame[t.state == DETECTED]))(analyse(clip, cfg))
+    assert detected(TrackConfig()) == [0, 30]
+    assert detected(TrackConfig(sure_stretch=1)) == [0, 15, 30]
 
 
 def test_cut_to_empty_frame_resets_tracks(sprites):
@@ -267,5 +279,7 @@ def test_4k_frames(sprites):
 def test_invalid_options():
     with pytest.raises(ConfigError, match="detect_every"):
         TrackConfig(detect_every=0)
+    with pytest.raises(ConfigError, match="sure_stretch"):
+        TrackConfig(sure_stretch=0)
     with pytest.raises(ConfigError):
         smooth(TrackTable.from_rows([]), min_cutoff=0)
