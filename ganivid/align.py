@@ -5,6 +5,7 @@ Training data (`annotate`), inference (`animate`, `preview`) and tests all crop 
 are GANimation's best-known failure)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -37,22 +38,23 @@ class Alignment:
         return np.array([self.cx, self.cy, self.size, self.angle], np.float64)
 
 
+# Rows: left-eye mean, right-eye mean, mouth-corner mean (corners: less sensitive to mouth
+# opening), as one product: the tracker computes this for every face in every frame.
+_EYES_MOUTH = np.zeros((3, 68))
+_EYES_MOUTH[0, LEFT_EYE], _EYES_MOUTH[1, RIGHT_EYE], _EYES_MOUTH[2, [48, 54]] = 1 / 6, 1 / 6, 0.5
+
+
 def alignment_from_landmarks(landmarks: np.ndarray) -> Alignment:
     """Alignment of the canonical crop for 68 landmarks (68, 2)."""
-    lm = np.asarray(landmarks, np.float64)
-    eye_l, eye_r = lm[LEFT_EYE].mean(0), lm[RIGHT_EYE].mean(0)
-    mouth = np.mean([lm[48], lm[54]], axis=0)  # corners: less sensitive to mouth opening
-    eye_mid = (eye_l + eye_r) / 2
-    eye_to_eye = eye_r - eye_l
-    eye_to_mouth = mouth - eye_mid
+    (lx, ly), (rx, ry), (mx, my) = (_EYES_MOUTH @ np.asarray(landmarks, np.float64)).tolist()
+    ex, ey = (lx + rx) / 2, (ly + ry) / 2  # eye midpoint
+    dx, dy, ux, uy = rx - lx, ry - ly, mx - ex, my - ey  # eye to eye, eye midpoint to mouth
     # Rotation from both the eye line and the eye-mouth axis (as FFHQ's alignment does), so a
     # blink or a squint does not tilt the crop.
-    x = eye_to_eye - np.array([-eye_to_mouth[1], eye_to_mouth[0]])
-    angle = np.degrees(np.arctan2(x[1], x[0]))
+    angle = math.degrees(math.atan2(dy - ux, dx + uy))
     # Face scale from both distances: eye-mouth is ~1.1 d on a frontal face and survives yaw.
-    scale = 0.5 * np.hypot(*eye_to_eye) + 0.5 * np.hypot(*eye_to_mouth) / 1.1
-    centre = eye_mid + CENTRE_DOWN * eye_to_mouth
-    return Alignment(float(centre[0]), float(centre[1]), float(CROP_SIDE * scale), float(angle))
+    scale = 0.5 * math.hypot(dx, dy) + 0.5 * math.hypot(ux, uy) / 1.1
+    return Alignment(ex + CENTRE_DOWN * ux, ey + CENTRE_DOWN * uy, CROP_SIDE * scale, angle)
 
 
 def crop_matrix(al: Alignment, out_size: int) -> np.ndarray:

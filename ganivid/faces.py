@@ -64,6 +64,9 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+_POINT_CHARS = str.maketrans("(),[]", "     ")
+
+
 class DlibDetector:
     """HOG (default) or CNN face detector plus the 68-landmark shape predictor.
 
@@ -96,9 +99,14 @@ class DlibDetector:
         import dlib
 
         rect = dlib.rectangle(*(int(round(v)) for v in box))
-        shape = self._predictor(_to_rgb(image), rect)
-        # fromiter: a tracked face costs one of these per frame, and a list of tuples is slower
-        return np.fromiter((v for p in shape.parts() for v in (p.x, p.y)), np.float32, 136).reshape(68, 2)
+        parts = self._predictor(_to_rgb(image), rect).parts()
+        # A tracked face costs one of these per frame, and reading 68 pybind points one attribute
+        # at a time takes 0.1 ms, a tenth of the fit: parse their text form "points[(x, y), ...]"
+        # (25 us) instead, and fall back to the points if that form ever changes.
+        xy = str(parts)[7:].translate(_POINT_CHARS).split()
+        if len(xy) == 136:
+            return np.array(xy, np.float32).reshape(68, 2)
+        return np.array([(p.x, p.y) for p in parts], np.float32)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """All faces of an image, largest first."""
