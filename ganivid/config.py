@@ -107,7 +107,7 @@ class TrainConfig:
     # loop's random targets (another sample's AUs + noise), so the critic's AU signal keeps
     # teaching AU combinations that the pairs never show.
     pair_fraction: float = 1.0
-    # L1 between the attention A and 1 - (where the pair differs): shows A where to edit from
+    # Cross-entropy of the attention A against 1 - (where the pair differs): shows A where to edit from
     # the first step instead of leaving it to find that out through a blurry young colour mask.
     lambda_pair_attention: float = 0.0
     # Target AUs = another sample's AUs + U(-noise, noise), clamped to [0, 1].

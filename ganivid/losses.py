@@ -87,7 +87,7 @@ def generator_loss(fake_score: torch.Tensor, fake_aus: torch.Tensor, y_target: t
                    lambda_pair_attention: float = 0.0) -> GeneratorLoss:
     """-mean D(x_g) + lambda_y MSE(D_y(x_g), y_g) + lambda_cyc |x_c - x| + lambda_a (attention
     terms of both passes) [+ lambda_pair |x_g - x_t| + lambda_pair_color |C - x_t|
-    + lambda_pair_attention |A - (1 - changed_region(x, x_t))| when a paired target x_t is
+    + lambda_pair_attention BCE(A, 1 - changed_region(x, x_t)) when a paired target x_t is
     given; `pair_mask` (B,) bool limits them to the samples edited towards x_t]."""
     adv = -fake_score.float().mean()
     au_term = lambda_y * au_loss(fake_aus, y_target)
@@ -104,7 +104,9 @@ def generator_loss(fake_score: torch.Tensor, fake_aus: torch.Tensor, y_target: t
         if color is not None and lambda_pair_color > 0:
             pair = pair + lambda_pair_color * (color.float()[keep] - target).abs().mean()
         if lambda_pair_attention > 0:
+            # Cross-entropy, not L1: its gradient does not vanish where the sigmoid has saturated.
             keep_where = 1 - changed_region(image[keep], target)
-            pair = pair + lambda_pair_attention * (attention.float()[keep] - keep_where).abs().mean()
+            a = attention.float()[keep].clamp(1e-6, 1 - 1e-6)
+            pair = pair + lambda_pair_attention * F.binary_cross_entropy(a, keep_where)
         total = total + pair
     return GeneratorLoss(total, adv, au_term, cyc, attn, pair)

@@ -1,4 +1,6 @@
 """Loss functions against hand-computed values."""
+import math
+
 import torch
 
 from ganivid.losses import (attention_loss, au_loss, changed_region, composite, critic_loss, generator_loss,
@@ -84,7 +86,7 @@ def test_critic_and_generator_losses_weigh_their_terms():
     assert none.pair.item() == 0 and torch.equal(none.total, g.total)
     # Attention supervised towards 1 - (where the pair differs): here the pair differs everywhere.
     att_only = generator_loss(fake, aus, y, x, x_c, att, att, **kwargs, paired=x + 0.5, lambda_pair_attention=4.0)
-    torch.testing.assert_close(att_only.pair, torch.tensor(2.0))  # 4 * |0.5 - 0|
+    torch.testing.assert_close(att_only.pair, torch.tensor(4.0 * math.log(2)))  # 4 * BCE(0.5, 0)
 
 
 def test_changed_region_marks_where_the_pair_differs_grown_by_a_pixel():
