@@ -97,11 +97,29 @@ def search(grey: np.ndarray, template: np.ndarray, al: np.ndarray, path_end: np.
     return float(score[y, x]), back[:2]
 
 
+def changed_outside(now: np.ndarray, ref: np.ndarray, faces: list[np.ndarray], width: int) -> bool:
+    """Whether two 64-px grey thumbnails of a `width`-px frame differ by more than 0.1 (of the
+    grey range) in a few pixels outside squares of 1.3 crop sizes (head, hair and neck) around
+    the alignments in `faces`: a face appearing anywhere else would."""
+    diff = cv2.absdiff(now, ref) > 25
+    k = now.shape[1] / width
+    for f in faces:
+        r = 0.65 * f[2] * k
+        x0, y0 = (max(int(v), 0) for v in (f[0] * k - r, f[1] * k - r))
+        diff[y0:max(int(f[1] * k + r) + 1, 0), x0:max(int(f[0] * k + r) + 1, 0)] = False
+    return int(diff.sum()) >= 4
+
+
 class CutDetector:
     """Scene cuts from consecutive 64-px grey thumbnails: big mean change and a changed histogram."""
 
     def __init__(self, mad: float, hist: float):
         self.mad, self.hist, self.prev = mad, hist, None
+
+    @property
+    def thumb(self) -> np.ndarray | None:
+        """The 64-px grey uint8 thumbnail of the last frame."""
+        return None if self.prev is None else self.prev[0]
 
     def __call__(self, img: np.ndarray) -> bool:
         """True if `img` starts a new shot."""

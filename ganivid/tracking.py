@@ -3,9 +3,12 @@
 Every frame each live track's landmarks are refitted in a canonical upright patch placed where
 the previous landmarks predict the face (one landmark fit per face per frame, whatever the
 resolution); a thumbnail of the refitted face is compared with the track's template from its
-last detection, and the detector runs early when that similarity drops. Detections are
-associated with tracks by box overlap; a face that comes back near where a lost track was
-predicted gets that id back; scene cuts end all tracks; short gaps are interpolated."""
+last detection, and the detector runs at once when that similarity drops. Periodic runs look
+for new faces: they wait sure_stretch x k frames while every face is confirmed and sure, and are
+skipped while nothing outside the faces changed since the last run. Detections are associated
+with tracks by box overlap; a lost face is looked for every frame by a template search near its
+path and taken back (same id) when a landmark fit there confirms it, or by the detector when it
+finds a face near there; scene cuts end all tracks; short gaps are interpolated."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -18,7 +21,7 @@ from scipy.optimize import linear_sum_assignment
 from ganivid.align import alignment_from_landmarks
 from ganivid.errors import ConfigError, VideoError
 from ganivid.faces import DlibDetector, _to_rgb, face_encoding
-from ganivid.trackcues import PATCH, CutDetector, patch, search, thumb
+from ganivid.trackcues import PATCH, CutDetector, changed_outside, patch, search, thumb
 from ganivid.tracktable import DETECTED, INTERPOLATED, TRACKED, TrackTable, _empty
 
 # Landmark-fit box side / crop side. HOG boxes range 0.70-0.83 of the crop; near 0.83 the fit
@@ -37,6 +40,7 @@ class TrackConfig:
     detect_every: int = 15  # run the detector every k frames for new faces (and whenever a track looks unsure)
     sure_stretch: int = 2  # ... every stretch x k frames while every followed face looks sure (new faces wait)
     sure_similarity: float = 0.85  # sure: at least this like its template (faces moving in view: 0.9-1)
+    skip_unchanged: bool = True  # ... and skip it while nothing outside the faces changed since the last run
     detect_side: int = 640  # detect on the frame downscaled to this longer side (faces >= ~80 px there)
     upsample: int = 0  # dlib HOG upsampling: 1 finds faces half as big, 4x slower
     cnn: bool = False  # dlib's CNN detector: finds turned faces, ~50x slower on CPU
@@ -146,6 +150,7 @@ class Tracker:
         self.lost: list[_Track] = []
         self.next_id, self.since_detect, self.pos = 0, self.cfg.detect_every, -1
         self.encodings: dict[int, np.ndarray] = {}
+        self.seen: tuple[np.ndarray, list[np.ndarray]] | None = None  # thumbnail and faces at the last detector run
         self.tracks: dict[int, _Track] = {}  # every track ever started, by id
 
     def false_positives(self) -> set[int]:
@@ -162,7 +167,7 @@ class Tracker:
         img = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
         cut = self.cuts(img)
         if cut:  # a new shot: nothing carries over, and look for faces right away
-            self.live, self.lost, self.since_detect = [], [], self.cfg.detect_every
+            self.live, self.lost, self.since_detect, self.seen = [], [], self.cfg.detect_every, None
         h, w = img.shape[:2]
         refits, unsure = {}, False
         for tr in self.live:
@@ -177,14 +182,20 @@ class Tracker:
         self.since_detect += 1
         # Periodic runs find new faces (lost ones have the search) and confirm weak ones: they can
         # wait longer while every followed face is confirmed and close to its template.
-        every = self.cfg.detect_every
-        if self.live and min(r[3] for r in refits.values()) >= self.cfg.sure_similarity and all(
-                tr.hits > 1 or tr.score >= self.cfg.confirm_score for tr in self.live):
+        every, sure = self.cfg.detect_every, self.live and all(
+            refits[tr.id][3] >= self.cfg.sure_similarity and (tr.hits > 1 or tr.score >= self.cfg.confirm_score)
+            for tr in self.live)
+        if sure:
             every *= self.cfg.sure_stretch
+        due = self.since_detect >= every
+        if due and sure and self.cfg.skip_unchanged and self.seen is not None:
+            # ... and need not run at all while the picture outside them is as it was at the last run.
+            due = changed_outside(self.cuts.thumb, self.seen[0], [r[1] for r in refits.values()] + self.seen[1], w)
         states: dict[int, int] = {}
-        if unsure or self.since_detect >= every:
+        if unsure or due:
             self.since_detect = 0
             states = self._detect(t, img, refits, colour)
+            self.seen = (self.cuts.thumb, [tr.al for tr in self.live])
         else:
             for tr in self.live:
                 self._update(tr, t, *refits[tr.id][:4])

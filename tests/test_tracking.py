@@ -77,11 +77,25 @@ def test_face_leaving_and_returning_gets_its_id_back(sprites):
 
 def test_sure_faces_are_detected_less_often(sprites):
     """A confirmed face that keeps looking like its template waits sure_stretch x detect_every
-    frames for the next periodic detection; sure_stretch=1 restores every detect_every frames."""
+    frames for the next periodic detection, and none runs while nothing else in the picture
+    changed; sure_stretch=1 without skipping restores every detect_every frames."""
     clip = tc.moving_clip(sprites[0], n_frames=40)
     detected = lambda cfg: (lambda t: list(t.frame[t.state == DETECTED]))(analyse(clip, cfg))
-    assert detected(TrackConfig()) == [0, 30]
-    assert detected(TrackConfig(sure_stretch=1)) == [0, 15, 30]
+    assert detected(TrackConfig()) == [0]
+    assert detected(TrackConfig(skip_unchanged=False)) == [0, 30]
+    assert detected(TrackConfig(sure_stretch=1, skip_unchanged=False)) == [0, 15, 30]
+
+
+def test_new_face_found_while_another_is_sure(sprites):
+    """A face appearing beside a followed one changes the picture: the periodic run still comes."""
+    a, b = sprites
+    clip = tc.make_clip({"a": (a, tc.linear(0, 1.8, Alignment(90, 120, 130, 0), Alignment(110, 125, 130, 0))),
+                         "b": (b, tc.linear(0.4, 1.8, Alignment(245, 120, 130, 0), Alignment(245, 120, 130, 0)))}, 46)
+    table = analyse(clip)
+    ids = ids_per_face(clip, table)
+    assert len(set(ids["a"])) == 1 and len(ids["a"]) == 46
+    assert len(set(ids["b"])) == 1 and ids["b"][0] != ids["a"][0]
+    assert min(table.frame[table.track_id == ids["b"][0]]) <= 30  # within sure_stretch x detect_every
 
 
 def test_cut_to_empty_frame_resets_tracks(sprites):
