@@ -79,7 +79,7 @@ def main() -> None:
     r = animate(clip, out, expression="surprise:0.8", model=model, stats=stats, overwrite=True, smooth_edits=tau)
     plain = work / "flicker-plain.mp4"
     with VideoWriter(plain, probe(clip), overwrite=True) as w:
-        for f in read_frames(clip):
+        for f in read_frames(clip, yuv=w.takes_i420):  # as animate passes unedited pixels: as decoded
             w.write(f)
     with open(stats) as fh:
         rows = {int(row["frame"]): tuple(float(row[k]) for k in ("cx", "cy", "size", "angle"))
