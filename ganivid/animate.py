@@ -9,6 +9,7 @@ written unedited; no frame is ever dropped or duplicated."""
 from __future__ import annotations
 
 import glob
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -270,9 +271,16 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
     for old in out.parent.glob(f".{glob.escape(out.name)}.*.tracks.npz"):
         if old != cache:
             old.unlink(missing_ok=True)
+    # The generator's one-time costs overlap the analysis, which leaves a core idle; a reused
+    # track table has no analysis to hide them behind.
+    warm = threading.Thread(target=engine.warm_up, name="ganivid-warm-up", daemon=True)
+    if not cache.is_file():
+        warm.start()
     progress, advance = reporter.progress("analyse", info.frame_count)
     with progress:
         raw, t_decode, t_track, t_setup, reused = analyse_video(info, track_cfg, cache, advance)
+    if warm.is_alive():
+        warm.join()
     t1 = time.perf_counter()
     table, chosen, actor, targets = plan_edits(raw, program, o.faces, o.source_aus, info)
     t_estimate = time.perf_counter() - t1

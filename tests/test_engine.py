@@ -107,3 +107,13 @@ def test_checkpoint_compatibility(tmp_path, generator, crops):
         check_compatible(CROP_SPEC, AU_NAMES[:12])
     with pytest.raises(CheckpointError, match="does not exist"):
         Engine.from_checkpoint(str(tmp_path / "missing.safetensors"), "cpu")
+
+
+def test_warm_up_changes_nothing_a_caller_sees(generator, crops):
+    eng = Engine(generator, 32, "cpu", batch_size=3)
+    eng.warm_up()
+    assert eng.images_computed == 0 and eng.forward_calls == 0
+    targets = np.stack([expression("smile", 0.5)] * 2)
+    out = eng.edit(list(crops[:2]), targets)
+    fresh = Engine(generator, 32, "cpu", batch_size=3).edit(list(crops[:2]), targets)
+    assert eng.images_computed == 2 and all(np.array_equal(a.image, b.image) for a, b in zip(out, fresh))
