@@ -228,6 +228,10 @@ def main() -> None:
         "ms_per_frame": {k: round(1000 * t[v] / n, 2) for k, v in (
             ("decode", "decode"), ("detect_track", "track"), ("estimate", "estimate"), ("crop", "crop"),
             ("generator", "generator"), ("paste", "paste"), ("encode", "encode"))},
+        # The generator's own thread CPU inside the pipeline, against generator_only's CPU: CPU
+        # inflation (shared caches) if higher; if only `generator` (wall) is higher, its core
+        # was taken by other threads.
+        "generator_thread_cpu_ms_per_frame": round(1000 * t.get("generator_cpu", 0.0) / n, 2),
         "setup_s": round(t["setup"], 2), "end_to_end_fps_with_setup": round(n / e2e["wall"], 2),
         "end_to_end_fps": round(e2e_fps, 2), "generator_only_fps": round(gen_fps, 2), "naive_fps": round(naive_fps, 2),
         "pipeline_no_generator_fps": round(nogen_fps, 1),

@@ -48,6 +48,7 @@ class StageTimes:
     render_wall: float = 0.0
     analyse_cpu: float = 0.0  # CPU seconds of each pass, all threads (independent of machine load)
     render_cpu: float = 0.0
+    generator_cpu: float = 0.0  # CPU seconds of the thread running the generator, in its calls
 
 
 @dataclass(frozen=True)
@@ -314,7 +315,7 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
     reporter.collect(caught)
     times = StageTimes(t_decode + clock.decode, t_track, t_estimate, clock.crop, clock.generator, clock.paste,
                        clock.encode, t_setup + t_load, t_analyse, time.perf_counter() - t2, c_analyse,
-                       time.process_time() - c2)
+                       time.process_time() - c2, clock.generator_cpu)
     reporter.info(f"wrote {out}: {written} frames, {len(plan)} edited")
     return AnimateResult(out, written, len(plan), len(np.unique(table.track_id[chosen])),
                          tuple(reporter.warnings), times, cache, reused, engine.images_computed)

@@ -49,6 +49,9 @@ class StageClock:
     generator: float = 0.0
     paste: float = 0.0
     encode: float = 0.0
+    # CPU seconds of the calling thread inside the generator: below `generator` when other
+    # threads take its core (with one torch thread, where all of its work runs).
+    generator_cpu: float = 0.0
 
 
 class _Failed(Exception):
@@ -223,9 +226,10 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
     def flush(pending: list[_Item]) -> None:
         crops = [c for it in pending for c in it.crops]
         if crops:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.thread_time()
             edits = engine.edit(crops, np.stack([j.target for it in pending for j in it.jobs]))
             clock.generator += time.perf_counter() - t
+            clock.generator_cpu += time.thread_time() - c
             k = 0
             for it in pending:
                 it.edits, k = edits[k:k + len(it.crops)], k + len(it.crops)
