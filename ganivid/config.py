@@ -41,6 +41,10 @@ class ModelConfig:
     # "transposed": the paper's 4x4 stride-2 transposed convs; "resize": nearest upsampling +
     # 3x3 conv, which avoids checkerboard colour masks at 2.25x the cost of those two layers.
     upsample: str = "transposed"
+    # "absolute": the paper's colour mask C = tanh(head); "residual": C = input + 2 tanh(head),
+    # clipped to [-1, 1], so C starts as a sharp copy of the face and only has to learn the
+    # change (a 64 px model's young absolute C is a blur that any edit pastes in).
+    color: str = "absolute"
 
     def __post_init__(self) -> None:
         _check_positive(self, ("image_size", "num_aus", "conv_dim", "critic_dim"))
@@ -48,6 +52,8 @@ class ModelConfig:
             raise ConfigError(f"model.repeat_num must be >= 0, got {self.repeat_num}")
         if self.upsample not in ("transposed", "resize"):
             raise ConfigError(f"model.upsample must be 'transposed' or 'resize', got {self.upsample!r}")
+        if self.color not in ("absolute", "residual"):
+            raise ConfigError(f"model.color must be 'absolute' or 'residual', got {self.color!r}")
         if self.image_size < 8 or self.image_size % 4 or self.critic_final_size not in (2, 3):
             raise ConfigError(
                 f"model.image_size must be a power of two or 3 times one, at least 8 "

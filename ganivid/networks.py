@@ -71,7 +71,10 @@ class Generator(nn.Module):
         # Both 7x7 heads in one convolution: one pass over the widest feature map instead of two.
         heads = torch.cat([self.color[0].weight, self.attention[0].weight])  # (4, conv_dim, 7, 7)
         out = F.conv2d(features, heads, padding=3)
-        return torch.tanh(out[:, :3]), torch.sigmoid(out[:, 3:])  # (B, 3, H, W), (B, 1, H, W)
+        color = torch.tanh(out[:, :3])
+        if self.cfg.color == "residual":
+            color = (image + 2 * color).clamp(-1, 1)
+        return color, torch.sigmoid(out[:, 3:])  # (B, 3, H, W), (B, 1, H, W)
 
 
 def _constant_planes_conv(aus: torch.Tensor, weight: torch.Tensor, size: torch.Size) -> torch.Tensor:

@@ -76,3 +76,25 @@ def test_generator_equals_the_papers_formulation(size):
     (grad,) = torch.autograd.grad(g(x, y)[0].sum(), g.main[0].weight)
     (ref,) = torch.autograd.grad(g.color(g.main(torch.cat([x, planes], 1))).sum(), g.main[0].weight)
     torch.testing.assert_close(grad, ref, atol=1e-9, rtol=1e-7)
+
+
+def test_residual_colour_mask_starts_as_the_input_and_round_trips(tmp_path):
+    from ganivid.checkpoint import load_generator, save_inference
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8, color="residual")
+    g = Generator(cfg)
+    torch.nn.init.zeros_(g.color[0].weight)  # a zero head: C is exactly the input
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    color, _ = g(x, torch.rand(2, 17))
+    assert torch.equal(color, x)
+    torch.nn.init.normal_(g.color[0].weight, 0.0, 0.5)
+    color, _ = g(x, torch.rand(2, 17))
+    assert color.abs().max() <= 1 and not torch.equal(color, x)
+    path = save_inference(tmp_path / "g.safetensors", g, cfg, crop_spec="test")
+    loaded, info = load_generator(path)
+    assert info.model.color == "residual"
+    with torch.no_grad():
+        assert torch.equal(loaded(x, torch.zeros(2, 17))[0], g(x, torch.zeros(2, 17))[0])
+    with pytest.raises(ConfigError, match="model.color"):
+        ModelConfig(color="delta")
