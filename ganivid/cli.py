@@ -119,7 +119,7 @@ def animate_cmd(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Face crops per generator pass \\[default: 8 on CPU, automatic on CUDA]."),
     faces: str = typer.Option("largest", "--faces", help="Faces to edit: largest, all, a track id, or ref:IMAGE."),
-    detect_every: int = typer.Option(12, "--detect-every", help="Run the face detector every K frames, track in between."),
+    detect_every: int = typer.Option(12, "--detect-every", help="Run the face detector every K frames for new faces (2K while every tracked face is sure and the picture outside them is unchanged; at once when a track is unsure), track in between; 1 = every frame."),
     source_aus: str = typer.Option("estimate", "--source-aus", help="estimate: keep the actor's own AUs where the curve is silent; none: zeros."),
     crf: int | None = typer.Option(None, "--crf", help="Encoder quality (x264/x265 default 18, VP9 24; lower is better)."),
     preset: str | None = typer.Option(None, "--preset", help="x264/x265 preset \\[default: veryfast]."),

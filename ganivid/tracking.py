@@ -185,10 +185,11 @@ class Tracker:
         every, sure = self.cfg.detect_every, bool(self.live) and all(
             refits[tr.id][3] >= self.cfg.sure_similarity and (tr.hits > 1 or tr.score >= self.cfg.confirm_score)
             for tr in self.live)
-        if sure:
+        literal = every == 1  # `--detect-every 1` asks for the detector on every frame: no shortcuts
+        if sure and not literal:
             every *= self.cfg.sure_stretch
         due = self.since_detect >= every
-        if due and sure and self.cfg.skip_unchanged and self.seen is not None:
+        if due and sure and not literal and self.cfg.skip_unchanged and self.seen is not None:
             # ... and need not run at all while the picture outside them is as it was at the last run.
             due = changed_outside(self.cuts.thumb, self.seen[0], [r[1] for r in refits.values()] + self.seen[1], w)
         states: dict[int, int] = {}

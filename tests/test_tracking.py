@@ -84,6 +84,7 @@ def test_sure_faces_are_detected_less_often(sprites):
     assert detected(TrackConfig()) == [0]
     assert detected(TrackConfig(skip_unchanged=False)) == [0, 30]
     assert detected(TrackConfig(sure_stretch=1, skip_unchanged=False)) == [0, 15, 30]
+    assert detected(TrackConfig(detect_every=1))[:12] == list(range(12))  # 1 means every frame
 
 
 def test_new_face_found_while_another_is_sure(sprites):
