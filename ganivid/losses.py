@@ -77,6 +77,28 @@ def critic_loss(real_score: torch.Tensor, fake_score: torch.Tensor, real_aus: to
     return CriticLoss(adv + gp_term + au_term, adv, gp_term, au_term)
 
 
+def pair_loss(image: torch.Tensor, paired: torch.Tensor, edited: torch.Tensor | None, color: torch.Tensor | None,
+              attention: torch.Tensor, lambda_pair: float, lambda_pair_color: float,
+              lambda_pair_attention: float, pair_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """lambda_pair |x_g - x_t| + lambda_pair_color |C - x_t| + lambda_pair_attention
+    BCE(A, 1 - changed_region(x, x_t)), over the samples `pair_mask` (B,) bool keeps (all if None)."""
+    total = torch.zeros((), device=image.device)
+    if pair_mask is not None and not bool(pair_mask.any()):
+        return total
+    keep = slice(None) if pair_mask is None else pair_mask
+    target = paired.float()[keep]
+    if edited is not None and lambda_pair > 0:
+        total = total + lambda_pair * (edited.float()[keep] - target).abs().mean()
+    if color is not None and lambda_pair_color > 0:
+        total = total + lambda_pair_color * (color.float()[keep] - target).abs().mean()
+    if lambda_pair_attention > 0:
+        # Cross-entropy, not L1: its gradient does not vanish where the sigmoid has saturated.
+        keep_where = 1 - changed_region(image[keep], target)
+        a = attention.float()[keep].clamp(1e-6, 1 - 1e-6)
+        total = total + lambda_pair_attention * F.binary_cross_entropy(a, keep_where)
+    return total
+
+
 def generator_loss(fake_score: torch.Tensor, fake_aus: torch.Tensor, y_target: torch.Tensor,
                    image: torch.Tensor, cycled: torch.Tensor,
                    attention: torch.Tensor, attention_cycle: torch.Tensor,
@@ -96,17 +118,8 @@ def generator_loss(fake_score: torch.Tensor, fake_aus: torch.Tensor, y_target: t
                        + attention_loss(attention_cycle.float(), lambda_tv))
     total = adv + au_term + cyc + attn
     pair = torch.zeros((), device=total.device)
-    if paired is not None and (pair_mask is None or bool(pair_mask.any())):
-        keep = slice(None) if pair_mask is None else pair_mask
-        target = paired.float()[keep]
-        if edited is not None and lambda_pair > 0:
-            pair = pair + lambda_pair * (edited.float()[keep] - target).abs().mean()
-        if color is not None and lambda_pair_color > 0:
-            pair = pair + lambda_pair_color * (color.float()[keep] - target).abs().mean()
-        if lambda_pair_attention > 0:
-            # Cross-entropy, not L1: its gradient does not vanish where the sigmoid has saturated.
-            keep_where = 1 - changed_region(image[keep], target)
-            a = attention.float()[keep].clamp(1e-6, 1 - 1e-6)
-            pair = pair + lambda_pair_attention * F.binary_cross_entropy(a, keep_where)
+    if paired is not None:
+        pair = pair_loss(image, paired, edited, color, attention, lambda_pair, lambda_pair_color,
+                         lambda_pair_attention, pair_mask)
         total = total + pair
     return GeneratorLoss(total, adv, au_term, cyc, attn, pair)

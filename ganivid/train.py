@@ -30,7 +30,7 @@ from ganivid.config import ModelConfig, TrainConfig, load_config
 from ganivid.data import BatchLoader, FaceDataset, make_batch, open_dataset, to_images
 from ganivid.errors import CheckpointError, ConfigError, DataError
 from ganivid.losses import (CriticLoss, GeneratorLoss, attention_loss, au_loss, composite, critic_loss,
-                            generator_loss, gradient_penalty)
+                            generator_loss, gradient_penalty, pair_loss)
 from ganivid.networks import Critic, Generator
 
 
@@ -103,15 +103,13 @@ def critic_warmup_loss(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
 
 def pair_warmup_loss(generator: torch.nn.Module, x: torch.Tensor, y_t: torch.Tensor, x_t: torch.Tensor,
                      cfg: TrainConfig) -> GeneratorLoss:
-    """The generator alone on paired targets: pair L1 terms + attention terms of one pass."""
+    """The generator alone on paired targets: pair terms + attention terms of one pass."""
     color, attention = generator(x, y_t)
-    zero = torch.zeros((), device=x.device)
-    loss = generator_loss(zero, torch.zeros_like(y_t), y_t, x, x, attention, attention, 0.0, 0.0, 0.0, 0.0,
-                          edited=composite(color, attention, x), paired=x_t, lambda_pair=cfg.lambda_pair,
-                          color=color, lambda_pair_color=cfg.lambda_pair_color,
-                          lambda_pair_attention=cfg.lambda_pair_attention)
+    pair = pair_loss(x, x_t, composite(color, attention, x), color, attention, cfg.lambda_pair,
+                     cfg.lambda_pair_color, cfg.lambda_pair_attention)
     attn = cfg.lambda_a * attention_loss(attention.float(), cfg.lambda_tv)
-    return GeneratorLoss(loss.pair + attn, zero, zero, zero, attn, loss.pair)
+    zero = torch.zeros((), device=x.device)
+    return GeneratorLoss(pair + attn, zero, zero, zero, attn, pair)
 
 
 def critic_losses(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, fake: torch.Tensor,
