@@ -106,6 +106,29 @@ def feather_mask(out_size: int, feather: float = 0.12) -> np.ndarray:
     return np.outer(ramp, ramp).astype(np.float32)
 
 
+def warped_change(original_crop: np.ndarray, edited_crop: np.ndarray, al: Alignment, frame_size: tuple[int, int],
+                  feather: float = 0.12, grid: int = 1) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """The feathered change (edited - original, crop space) warped back into the frame: a float
+    (h', w', 3) array over the bounding box (x0, y0, x1, y1) of the crop's footprint (edges
+    widened to multiples of `grid`, clipped to the frame of size (h, w)), or None if nothing changes."""
+    n = original_crop.shape[0]
+    delta = (edited_crop.astype(np.float32) - original_crop.astype(np.float32)) * feather_mask(n, feather)[..., None]
+    inv = cv2.invertAffineTransform(crop_matrix(al, n))
+    h, w = frame_size
+    corners = np.array([[0, 0, 1], [n, 0, 1], [0, n, 1], [n, n, 1]], np.float64) @ inv.T
+    x0, y0 = (np.floor(corners.min(0)).astype(int) - 1) // grid * grid
+    x1, y1 = -(-(np.ceil(corners.max(0)).astype(int) + 1) // grid) * grid
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0 or not np.any(delta):
+        return None
+    # Warp only the bounding box of the crop's footprint: cheap on 4K frames.
+    shift = inv.copy()
+    shift[:, 2] -= (x0, y0)
+    back = cv2.warpAffine(delta, shift, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return back, (int(x0), int(y0), int(x1), int(y1))
+
+
 def paste_back(frame: np.ndarray, original_crop: np.ndarray, edited_crop: np.ndarray,
                al: Alignment, feather: float = 0.12) -> np.ndarray:
     """Frame with the edit of one crop pasted in.
@@ -115,23 +138,11 @@ def paste_back(frame: np.ndarray, original_crop: np.ndarray, edited_crop: np.nda
     (edited = A·I + (1 − A)·C, so edited − I = (1 − A)(C − I)), which makes a crop the
     generator returned unchanged paste back as the exact input, with no resampling blur or
     colour shift, and leaves every pixel outside the warped crop bit-identical."""
-    n = original_crop.shape[0]
-    delta = (edited_crop.astype(np.float32) - original_crop.astype(np.float32)) * feather_mask(n, feather)[..., None]
-    m = crop_matrix(al, n)
-    inv = cv2.invertAffineTransform(m)
-    h, w = frame.shape[:2]
-    corners = np.array([[0, 0, 1], [n, 0, 1], [0, n, 1], [n, n, 1]], np.float64) @ inv.T
-    x0, y0 = np.floor(corners.min(0)).astype(int) - 1
-    x1, y1 = np.ceil(corners.max(0)).astype(int) + 1
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     out = frame.copy()
-    if x1 <= x0 or y1 <= y0 or not np.any(delta):
+    change = warped_change(original_crop, edited_crop, al, frame.shape[:2], feather)
+    if change is None:
         return out
-    # Warp only the bounding box of the crop's footprint: cheap on 4K frames.
-    shift = inv.copy()
-    shift[:, 2] -= (x0, y0)
-    back = cv2.warpAffine(delta, shift, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    back, (x0, y0, x1, y1) = change
     region = out[y0:y1, x0:x1]
     if region.ndim == 2:
         back = back.mean(axis=2)

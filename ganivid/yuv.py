@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ganivid.align import Alignment, crop_matrix, feather_mask
+from ganivid.align import Alignment, warped_change
 
 # BT.601 limited range: RGB change (0..255) -> Y, U, V change (rows); cv2's RGB<->I420 uses it.
 _RGB_TO_YUV = (np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]])
@@ -49,25 +49,12 @@ def paste_back_i420(frame: np.ndarray, original_crop: np.ndarray, edited_crop: n
     """`align.paste_back` for an I420 frame: the feathered change (edited - original, RGB crop
     space) warped back over the crop's footprint, converted to a YUV change (chroma averaged
     over its 2x2 pixels) and added to the planes; pixels outside the footprint stay bit-identical."""
-    n = original_crop.shape[0]
     out = frame.copy()
-    delta = (edited_crop.astype(np.float32) - original_crop.astype(np.float32)) * feather_mask(n, feather)[..., None]
-    if not np.any(delta):
-        return out
     y, u, v = planes(out)
-    h, w = y.shape
-    inv = cv2.invertAffineTransform(crop_matrix(al, n))
-    corners = np.array([[0, 0, 1], [n, 0, 1], [0, n, 1], [n, n, 1]], np.float64) @ inv.T
-    # The footprint's bounding box as paste_back takes it, widened to even edges for the chroma.
-    x0, y0 = (np.floor(corners.min(0)).astype(int) - 1) // 2 * 2
-    x1, y1 = -(-(np.ceil(corners.max(0)).astype(int) + 1) // 2) * 2
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 <= x0 or y1 <= y0:
+    change = warped_change(original_crop, edited_crop, al, y.shape, feather, grid=2)  # even edges for the chroma
+    if change is None:
         return out
-    shift = inv.copy()
-    shift[:, 2] -= (x0, y0)
-    back = cv2.warpAffine(delta, shift, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # (h', w', 3) RGB change
+    back, (x0, y0, x1, y1) = change  # (h', w', 3) RGB change
     region = y[y0:y1, x0:x1]
     region[:] = _add(region, cv2.transform(back, _RGB_TO_YUV[:1]))
     # The mean over each 2x2 block (INTER_AREA at exactly half size) is the chroma change.
