@@ -151,6 +151,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fps", type=float, default=25.0)
     ap.add_argument("--every", type=int, default=TrackConfig().detect_every)
+    ap.add_argument("--quick", action="store_true", help="cost of the synthetic clips only")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)  # CPU time of one thread: comparable between runs on a shared machine
@@ -168,7 +169,7 @@ def main() -> None:
     # The baseline is the same tracker with the detector on every frame (no stretch, no skip); the
     # bare baseline skips everything but the detector and one landmark fit per box.
     every = TrackConfig(detect_every=1, sure_stretch=1, skip_unchanged=False)
-    speed = {}
+    speed, per_clip = {}, {}
     load0 = os.getloadavg()[0]
     # Best of 5 rounds for the 320x240 clips (every variant alike): the landmark model reads
     # ~4 MB per fit, so it slows more than the detector when other jobs share the memory.
@@ -177,9 +178,11 @@ def main() -> None:
                                  ("moving_30_frames_1280x720", tc.moving_clip(a, n_frames=30, size=(1280, 720), fps=args.fps), 2),
                                  ("grid_360x288", grid_clips(), 1)]:
         if name == "synthetic_clips_320x240":
-            c1, ck = np.mean([cost(c, every, repeat) for c in clips.values()]), np.mean([cost(c, cfg, repeat) for c in clips.values()])
+            per_clip = {k: {"detect_every_frame": cost(c, every, repeat), "tracking": cost(c, cfg, repeat)}
+                        for k, c in clips.items()}
+            c1, ck = (np.mean([v[key] for v in per_clip.values()]) for key in ("detect_every_frame", "tracking"))
             c0 = np.mean([bare_cost(c, cfg, repeat) for c in clips.values()])
-        elif frames:
+        elif frames and not args.quick:
             c1, ck, c0 = cost(frames, every, repeat), cost(frames, cfg, repeat), bare_cost(frames, cfg, repeat)
         else:
             continue  # the GRID clips are only on the development machine
@@ -197,7 +200,9 @@ def main() -> None:
         "jitter_ratio_per_clip": {k: round(float(np.mean(r["jit_s"]) / np.mean(r["jit_r"])), 3) for k, r in res.items()},
         "id_switches": {k: r["switches"] for k, r in res.items()},
         "face_frames_fraction": {k: round(r["seen"] / max(r["total"], 1), 3) for k, r in res.items()},
-        "cpu_ms_per_frame": speed, "load_avg_1min": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        "cpu_ms_per_frame": speed,
+        "cpu_ms_per_frame_per_clip": {k: {n: round(float(x), 2) for n, x in v.items()} for k, v in per_clip.items()},
+        "load_avg_1min": [round(load0, 2), round(os.getloadavg()[0], 2)],
     }
     print(json.dumps(out))
 

@@ -127,13 +127,13 @@ class _Fitter:
         Each fit moves the alignment ~60% of the way to the fit's fixed point, so a start far
         from it (a detector box) takes a few iterations; tracked frames start close and take one."""
         c, h = (PATCH - 1) / 2, 0.5 * BOX_RATIO * PATCH
-        for _ in range(iters):
+        for i in range(iters):
             p, m = patch(img, al, PATCH)
             lm_p = self.detector.landmarks(p, (c - h, c - h, c + h, c + h)).astype(np.float64)
             inv = cv2.invertAffineTransform(m)
             lm = lm_p @ inv[:, :2].T + inv[:, 2]
             prev, al = al, alignment_from_landmarks(lm).as_array()
-            if np.hypot(*(al[:2] - prev[:2])) < 0.005 * al[2] and abs(np.log(al[2] / prev[2])) < 0.005:
+            if i + 1 < iters and np.hypot(*(al[:2] - prev[:2])) < 0.005 * al[2] and abs(np.log(al[2] / prev[2])) < 0.005:
                 break  # converged to within ~0.1 px on a face of ~100 px
         return lm.astype(np.float32), al, thumb(p, m, al)
 
@@ -169,16 +169,22 @@ class Tracker:
         if cut:  # a new shot: nothing carries over, and look for faces right away
             self.live, self.lost, self.since_detect, self.seen = [], [], self.cfg.detect_every, None
         h, w = img.shape[:2]
-        refits, unsure = {}, False
+        refits, unsure, gone = {}, False, []
         for tr in self.live:
             pred = tr.predict(t)
             lm, al, th = self.fit(img, pred)
             sim = float((th * tr.template).sum())
             ok = self._sure(al, pred, sim, w, h)
+            if not (0 <= al[0] < w and 0 <= al[1] < h):
+                gone.append(tr)  # left the frame: HOG finds whole faces only, so only the search can help
+                continue
             refits[tr.id] = (lm, al, th, sim, ok)
             unsure |= not ok
+        if gone:
+            self.live = [tr for tr in self.live if tr not in gone]
         if self.lost:
             self._find_lost(img, t, refits)
+        self.lost += gone  # searched from the next frame on
         self.since_detect += 1
         # Periodic runs find new faces (lost ones have the search) and confirm weak ones: they can
         # wait longer while every followed face is confirmed and close to its template.
@@ -222,7 +228,7 @@ class Tracker:
             if score < REVIVE:
                 continue
             start = np.array([*xy, *tr.al[2:]])
-            lm, al, th = self.fit(img, start, iters=4)
+            lm, al, th = self.fit(img, start, iters=2)
             sim = float((th * tr.template).sum())
             if sim < REVIVE or not self._sure(al, start, sim, w, h) or (followed and _iou(
                     _box(al)[None], np.array([_box(f) for f in followed])).max() > self.cfg.iou_match):
@@ -231,6 +237,9 @@ class Tracker:
             tr.al, tr.time, tr.velocity = al, t, np.zeros(4)
             self.live.append(tr)
             refits[tr.id] = (lm, al, th, sim, True)
+            # The search and a fit just confirmed it; while it comes back partly hidden the
+            # detector (whole faces only) would not, so the periodic run counts from here.
+            self.since_detect = 0
 
     def _update(self, tr: _Track, t: float, lm: np.ndarray, al: np.ndarray, th: np.ndarray, sim: float) -> None:
         dt = t - tr.time
@@ -293,7 +302,7 @@ class Tracker:
         """(landmarks, alignment, thumbnail) for a detector box, refitted in the canonical patch
         as every tracked frame is, so detected and tracked frames agree."""
         al = alignment_from_landmarks(self.detector.landmarks(img, tuple(box))).as_array()
-        return self.fit(img, al, iters=4)
+        return self.fit(img, al, iters=2)
 
     def _revive(self, t: float, al: np.ndarray) -> _Track | None:
         """The lost track this new face most plausibly is (near its last or extrapolated place), if any."""
