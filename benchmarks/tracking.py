@@ -8,9 +8,10 @@ the unsmoothed centre (`jitter_ratio`; part of it is the true motion's accelerat
 to one true face (a new id after a true cut is by design). Cost: CPU ms per frame, detecting
 every frame (the tracker with detect_every=1, and bare detector + landmarks) vs tracking, on
 the clips above, a longer clip, a 720p clip and, when ../shared is present, real GRID
-talking-face clips; load_avg_1min at the start and end of the cost runs.
+talking-face clips (the variants take turns, best of a few rounds each); per-clip figures for
+the synthetic clips; load_avg_1min at the start and end of the cost runs.
 
-    python benchmarks/tracking.py [--fps 25] [--every 12]
+    python benchmarks/tracking.py [--fps 25] [--every 12] [--quick]   (--quick: synthetic clips' cost only)
 """
 from __future__ import annotations
 
@@ -99,33 +100,31 @@ def evaluate(clip: tc.Clip, raw, smoothed) -> dict:
                 switches=switches, seen=seen, total=total)
 
 
-def cost(frames, cfg: TrackConfig, repeat: int = 3) -> float:
-    """Best-of-`repeat` analysis CPU time per frame in ms (CPU time: the machine is shared)."""
-    frames = list(frames)
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.process_time()
-        analyse(frames, cfg)
-        best = min(best, time.process_time() - t0)
-    return 1000 * best / len(frames)
-
-
-def bare_cost(frames, cfg: TrackConfig, repeat: int = 3) -> float:
-    """Best-of-`repeat` CPU ms per frame of the leanest detect-every-frame: the grey frame, the
-    same detector at the same downscale, dlib's 68 landmarks in each box; no ids, cuts or checks."""
+def costs(frames, every: TrackConfig, cfg: TrackConfig, repeat: int = 3) -> dict[str, float]:
+    """Best-of-`repeat` CPU ms per frame (CPU time: the machine is shared) of detecting every
+    frame (the tracker with `every`), tracking (`cfg`) and the bare baseline (the grey frame, the
+    same detector at the same downscale, dlib's 68 landmarks in each box; no ids, cuts or checks).
+    The variants take turns within each round, so a load change on the machine hits them alike."""
     from ganivid.faces import DlibDetector
 
     det = DlibDetector(cfg.upsample, cfg.cnn, cfg.detect_side)
     frames = list(frames)
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.process_time()
+
+    def bare():
         for _, _, img in frames:
             grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
             for box, _ in det.boxes(grey):
                 det.landmarks(grey, box)
-        best = min(best, time.process_time() - t0)
-    return 1000 * best / len(frames)
+
+    runs = {"detect_every_frame": lambda: analyse(frames, every), "tracking": lambda: analyse(frames, cfg),
+            "bare_detect_every_frame": bare}
+    best = dict.fromkeys(runs, np.inf)
+    for _ in range(repeat):
+        for name, run in runs.items():
+            t0 = time.process_time()
+            run()
+            best[name] = min(best[name], time.process_time() - t0)
+    return {name: 1000 * b / len(frames) for name, b in best.items()}
 
 
 def grid_clips(n: int = 4) -> list[tuple[int, float, np.ndarray]]:
@@ -178,14 +177,13 @@ def main() -> None:
                                  ("moving_30_frames_1280x720", tc.moving_clip(a, n_frames=30, size=(1280, 720), fps=args.fps), 2),
                                  ("grid_360x288", grid_clips(), 1)]:
         if name == "synthetic_clips_320x240":
-            per_clip = {k: {"detect_every_frame": cost(c, every, repeat), "tracking": cost(c, cfg, repeat)}
-                        for k, c in clips.items()}
-            c1, ck = (np.mean([v[key] for v in per_clip.values()]) for key in ("detect_every_frame", "tracking"))
-            c0 = np.mean([bare_cost(c, cfg, repeat) for c in clips.values()])
+            per_clip = {k: costs(c, every, cfg, repeat) for k, c in clips.items()}
+            got = {key: np.mean([v[key] for v in per_clip.values()]) for key in per_clip["moving"]}
         elif frames and not args.quick:
-            c1, ck, c0 = cost(frames, every, repeat), cost(frames, cfg, repeat), bare_cost(frames, cfg, repeat)
+            got = costs(frames, every, cfg, repeat)
         else:
             continue  # the GRID clips are only on the development machine
+        c1, ck, c0 = got["detect_every_frame"], got["tracking"], got["bare_detect_every_frame"]
         speed[name] = {"detect_every_frame": round(float(c1), 2), "bare_detect_every_frame": round(float(c0), 2),
                        "tracking": round(float(ck), 2), "speedup": round(float(c1 / ck), 2),
                        "speedup_vs_bare": round(float(c0 / ck), 2)}
@@ -201,7 +199,8 @@ def main() -> None:
         "id_switches": {k: r["switches"] for k, r in res.items()},
         "face_frames_fraction": {k: round(r["seen"] / max(r["total"], 1), 3) for k, r in res.items()},
         "cpu_ms_per_frame": speed,
-        "cpu_ms_per_frame_per_clip": {k: {n: round(float(x), 2) for n, x in v.items()} for k, v in per_clip.items()},
+        "cpu_ms_per_frame_per_clip": {k: {n: round(float(v[n]), 2) for n in ("detect_every_frame", "tracking")}
+                                      for k, v in per_clip.items()},
         "load_avg_1min": [round(load0, 2), round(os.getloadavg()[0], 2)],
     }
     print(json.dumps(out))

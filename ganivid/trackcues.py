@@ -137,7 +137,8 @@ class CutDetector:
         # path): an honest 64-px thumbnail at any resolution.
         small = img if w <= 256 else cv2.resize(img, (256, 4 * th), interpolation=cv2.INTER_NEAREST)
         grey = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-        g = _halve(grey, 2) if grey.shape[:2] == (4 * th, 256) else cv2.resize(grey, (64, th), interpolation=cv2.INTER_AREA)
+        fast = grey.shape[:2] == (4 * th, 256)
+        g = _halve(grey, 2) if fast else cv2.resize(grey, (64, th), interpolation=cv2.INTER_AREA)
         hist = cv2.calcHist([g], [0], None, [16], [0, 256]).ravel() / g.size
         prev, self.prev = self.prev, (g, hist, (h, w))
         if prev is None:

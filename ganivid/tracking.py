@@ -6,9 +6,11 @@ resolution); a thumbnail of the refitted face is compared with the track's templ
 last detection, and the detector runs at once when that similarity drops. Periodic runs look
 for new faces: they wait sure_stretch x k frames while every face is confirmed and sure, and are
 skipped while nothing outside the faces changed since the last run. Detections are associated
-with tracks by box overlap; a lost face is looked for every frame by a template search near its
-path and taken back (same id) when a landmark fit there confirms it, or by the detector when it
-finds a face near there; scene cuts end all tracks; short gaps are interpolated."""
+with tracks by box overlap; a face whose refit leaves the frame is lost without a detector run
+(HOG finds whole faces only); a lost face is looked for every frame by a template search near
+its path and taken back (same id) when a landmark fit there confirms it, which also restarts
+the periodic clock, or by the detector when it finds a face near there; scene cuts end all
+tracks; short gaps are interpolated."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -124,8 +126,10 @@ class _Fitter:
     def __call__(self, img: np.ndarray, al: np.ndarray, iters: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(landmarks (68, 2), alignment (4,), thumbnail) of the face near `al`.
 
-        Each fit moves the alignment ~60% of the way to the fit's fixed point, so a start far
-        from it (a detector box) takes a few iterations; tracked frames start close and take one."""
+        Tracked frames start close and take one fit. Starts further off take `iters`, stopping
+        once a fit moves the alignment less than 0.5% of its size; beyond the second the moves
+        only went back and forth by 0.3-2% of the size (the fit's own noise, which the following
+        tracked frames refine anyway), so no caller asks for more than two."""
         c, h = (PATCH - 1) / 2, 0.5 * BOX_RATIO * PATCH
         for i in range(iters):
             p, m = patch(img, al, PATCH)
@@ -228,7 +232,7 @@ class Tracker:
             if score < REVIVE:
                 continue
             start = np.array([*xy, *tr.al[2:]])
-            lm, al, th = self.fit(img, start, iters=2)
+            lm, al, th = self.fit(img, start, iters=2)  # a coarse start: ~4 px steps, the old size and angle
             sim = float((th * tr.template).sum())
             if sim < REVIVE or not self._sure(al, start, sim, w, h) or (followed and _iou(
                     _box(al)[None], np.array([_box(f) for f in followed])).max() > self.cfg.iou_match):
@@ -299,10 +303,11 @@ class Tracker:
         return states
 
     def _fit_box(self, img: np.ndarray, box: np.ndarray):
-        """(landmarks, alignment, thumbnail) for a detector box, refitted in the canonical patch
-        as every tracked frame is, so detected and tracked frames agree."""
+        """(landmarks, alignment, thumbnail) for a detector box, refitted once in the canonical
+        patch as every tracked frame is, so detected and tracked frames agree (the fit in the box
+        already brought the alignment close: a second canonical fit changed it by noise only)."""
         al = alignment_from_landmarks(self.detector.landmarks(img, tuple(box))).as_array()
-        return self.fit(img, al, iters=2)
+        return self.fit(img, al)
 
     def _revive(self, t: float, al: np.ndarray) -> _Track | None:
         """The lost track this new face most plausibly is (near its last or extrapolated place), if any."""
