@@ -272,10 +272,11 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
     for old in out.parent.glob(f".{glob.escape(out.name)}.*.tracks.npz"):
         if old != cache:
             old.unlink(missing_ok=True)
-    # The generator's one-time costs overlap the analysis, which leaves a core idle; a reused
-    # track table has no analysis to hide them behind.
+    # On CUDA the generator's one-time costs (context, kernels) overlap the analysis; a reused
+    # track table has no analysis to hide them behind. On CPU they are ~0.04 s and warming up
+    # beside the analysis slowed it by more (~0.1-0.2 s of 0.6 s, benchmarks/animate_speed.py).
     warm = threading.Thread(target=engine.warm_up, name="ganivid-warm-up", daemon=True)
-    if not cache.is_file():
+    if not cache.is_file() and engine.device.type != "cpu":
         warm.start()
     progress, advance = reporter.progress("analyse", info.frame_count)
     with progress:
