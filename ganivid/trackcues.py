@@ -104,6 +104,17 @@ def search(grey: np.ndarray, template: np.ndarray, al: np.ndarray, path_end: np.
     return float(score[y, x]), back[:, :2] @ np.array([x + (THUMB - 1) / 2, y + (THUMB - 1) / 2]) + back[:, 2]
 
 
+def covered(al: np.ndarray, heads: list[np.ndarray]) -> float:
+    """Largest fraction of the inner face at `al` (its thumbnail square) that one of the crop
+    squares at `heads` covers (upright squares: faces roll little against each other)."""
+    r, best = 0.5 * THUMB_SPAN * al[2], 0.0
+    for f in heads:
+        k = 0.5 * f[2]
+        ov = [max(0.0, min(al[i] + r, f[i] + k) - max(al[i] - r, f[i] - k)) for i in (0, 1)]
+        best = max(best, ov[0] * ov[1] / (2 * r) ** 2)
+    return best
+
+
 def changed_outside(now: np.ndarray, ref: np.ndarray, faces: list[np.ndarray], width: int) -> bool:
     """Whether two 64-px grey thumbnails of a `width`-px frame differ by more than 0.1 (of the
     grey range) in a few pixels outside squares of 1.3 crop sizes (head, hair and neck) around

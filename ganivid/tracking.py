@@ -6,11 +6,11 @@ resolution); a thumbnail of the refitted face is compared with the track's templ
 last detection, and the detector runs at once when that similarity drops. Periodic runs look
 for new faces: they wait sure_stretch x k frames while every face is confirmed and sure, and are
 skipped while nothing outside the faces changed since the last run. Detections are associated
-with tracks by box overlap; a face whose refit leaves the frame is lost without a detector run
-(HOG finds whole faces only); a lost face is looked for every frame by a template search near
-its path and taken back (same id) when a landmark fit there confirms it, which also restarts
-the periodic clock, or by the detector when it finds a face near there; scene cuts end all
-tracks; short gaps are interpolated."""
+with tracks by box overlap. A face whose refit leaves the frame, or that an unsure refit shows
+a quarter hidden by a sure face, is lost without a detector run (HOG finds whole faces only); a
+lost face is looked for every frame by a template search near its path and taken back (same
+id) when a landmark fit there confirms it, which also restarts the periodic clock, or by the
+detector when it finds a face near there; scene cuts end all tracks; short gaps are interpolated."""
 from __future__ import annotations
 
 import math
@@ -24,7 +24,7 @@ from scipy.optimize import linear_sum_assignment
 from ganivid.align import alignment_from_landmarks
 from ganivid.errors import ConfigError, VideoError
 from ganivid.faces import DlibDetector, _to_rgb, face_encoding
-from ganivid.trackcues import PATCH, CutDetector, changed_outside, patch, search, thumb
+from ganivid.trackcues import PATCH, CutDetector, changed_outside, covered, patch, search, thumb
 from ganivid.tracktable import DETECTED, INTERPOLATED, TRACKED, TrackTable, _empty
 
 # Landmark-fit box side / crop side. HOG boxes range 0.70-0.83 of the crop; near 0.83 the fit
@@ -174,7 +174,7 @@ class Tracker:
         if cut:  # a new shot: nothing carries over, and look for faces right away
             self.live, self.lost, self.since_detect, self.seen = [], [], self.cfg.detect_every, None
         h, w = img.shape[:2]
-        refits, unsure, gone = {}, False, []
+        refits, gone = {}, []
         for tr in self.live:
             pred = tr.predict(t)
             lm, al, th = self.fit(img, pred)
@@ -184,7 +184,14 @@ class Tracker:
                 gone.append(tr)  # left the frame: HOG finds whole faces only, so only the search can help
                 continue
             refits[tr.id] = (lm, al, th, sim, ok)
-            unsure |= not ok
+        # An unsure face a quarter covered by a sure one's head is being hidden (HOG would not
+        # find it either): like one that left, it goes to the search.
+        sure_heads = [r[1] for r in refits.values() if r[4]]
+        for tr in self.live:
+            if tr.id in refits and not refits[tr.id][4] and covered(tr.predict(t), sure_heads) >= 0.25:
+                gone.append(tr)
+                del refits[tr.id]
+        unsure = any(not r[4] for r in refits.values())
         if gone:
             self.live = [tr for tr in self.live if tr not in gone]
         if self.lost:

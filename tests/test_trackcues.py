@@ -5,7 +5,7 @@ import pytest
 
 from ganivid import testclips as tc
 from ganivid.align import Alignment
-from ganivid.trackcues import PATCH, CutDetector, patch, search, thumb
+from ganivid.trackcues import PATCH, THUMB_SPAN, CutDetector, covered, patch, search, thumb
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,16 @@ def test_search_sees_a_face_half_out_of_the_frame(face):
     outside = al + (-400, 0, 0, 0)
     assert search(shifted, template, outside, outside[:2] + (-50, 0), 0.6, [])[0] == -1.0
 
+
+def test_covered_fraction_of_the_inner_face():
+    """The fraction of a face's inner square (THUMB_SPAN of its crop) under another face's crop."""
+    face = np.array([100.0, 100.0, 100.0, 0.0])
+    assert covered(face, []) == 0.0
+    assert covered(face, [np.array([100.0, 100.0, 150.0, 0.0])]) == 1.0
+    # A head whose crop edge runs through the face's centre covers half of it.
+    assert covered(face, [np.array([175.0, 100.0, 150.0, 0.0])]) == pytest.approx(0.5)
+    edge = 100 + 0.5 * THUMB_SPAN * 100 + 50  # the two squares' edges touch
+    assert covered(face, [np.array([edge, 100.0, 100.0, 0.0])]) == 0.0
 
 @pytest.mark.parametrize("size", [(320, 240), (360, 288), (1280, 720)])
 def test_cuts_on_grey_and_rgb_agree(size):
