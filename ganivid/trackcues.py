@@ -13,10 +13,12 @@ THUMB_SPAN = 0.7  # thumbnail covers this fraction of the crop side: brows to ch
 
 
 def _halve(img: np.ndarray, times: int) -> np.ndarray:
-    """`img` area-shrunk by 2**times in exact 2x steps: each 2x step takes OpenCV's fast path,
-    ~4x cheaper than one 4x step, and gives the same cell means up to one grey level of rounding."""
+    """`img` area-shrunk by 2**times in exact 2x steps (an odd last row or column is dropped):
+    each takes OpenCV's fast path, ~4x cheaper than one 4x step and ~20x cheaper than a 2x step
+    onto an odd size, and gives the same cell means up to one grey level of rounding."""
     for _ in range(times):
-        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        h, w = img.shape[0] // 2, img.shape[1] // 2
+        img = cv2.resize(img[:2 * h, :2 * w], (w, h), interpolation=cv2.INTER_AREA)
     return img
 
 
