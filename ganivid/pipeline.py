@@ -2,9 +2,10 @@
 
 Three stages joined by bounded queues: a decoder thread crops each face as frames arrive, the
 calling thread batches crops across consecutive frames through the generator, and an encoder
-thread pastes the edits back and writes. torch, OpenCV and FFmpeg release the GIL in their
-heavy calls, so the slowest stage sets the pace and memory stays a few batches deep whatever
-the video's length. Frames keep their order; frames without faces pass through untouched."""
+thread pastes the edits back (compositing them first when the generator is the slowest stage)
+and writes. torch, OpenCV and FFmpeg release the GIL in their heavy calls, so the slowest stage
+sets the pace and memory stays a few batches deep whatever the video's length. Frames keep
+their order; frames without faces pass through untouched."""
 from __future__ import annotations
 
 import queue
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ganivid.align import Alignment, crop_face, paste_back
-from ganivid.engine import Edit, Engine
+from ganivid.engine import Engine, Pending
 from ganivid.video import Frame
 from ganivid.yuv import paste_back_i420, to_rgb
 
@@ -37,7 +38,7 @@ class _Item:
     frame: Frame
     jobs: list[Job]
     crops: list[np.ndarray]
-    edits: list[Edit] = field(default_factory=list)
+    edits: list[Pending] = field(default_factory=list)
 
 
 @dataclass
@@ -209,7 +210,7 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
                 image = item.frame.image
                 f = item.frame
                 for job, crop, edit in zip(item.jobs, item.crops, item.edits):
-                    edited = smoother(job.track, f.index, f.time_s, crop, edit.image)
+                    edited = smoother(job.track, f.index, f.time_s, crop, edit.get().image)
                     image = (paste_back_i420 if f.yuv else paste_back)(image, crop, edited, job.alignment)
                 t2 = time.perf_counter()
                 write(replace(item.frame, image=image) if item.jobs else item.frame)
@@ -227,7 +228,12 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
         crops = [c for it in pending for c in it.crops]
         if crops:
             t, c = time.perf_counter(), time.thread_time()
-            edits = engine.edit(crops, np.stack([j.target for it in pending for j in it.jobs]))
+            edits = engine.edit_later(crops, np.stack([j.target for it in pending for j in it.jobs]))
+            # Compositing (`Pending.get`, ~1.5% of a CPU pass) goes to whichever thread has time:
+            # the encoder's when decoded crops queue up for the generator, else this one.
+            if not stages.q_in.full():
+                for e in edits:
+                    e.get()
             clock.generator += time.perf_counter() - t
             clock.generator_cpu += time.thread_time() - c
             k = 0

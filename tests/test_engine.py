@@ -61,6 +61,26 @@ def test_edit_composites_attention_and_colour(generator, crops):
         assert np.abs(e.color.astype(int) - to_image(color)[i]).max() <= 1
 
 
+def test_edit_later_finished_on_another_thread_is_edit(generator, crops):
+    import threading
+
+    targets = np.stack([expression("smile", 0.2 * i) for i in range(5)])
+    now = Engine(generator, 32, "cpu", batch_size=2).edit(list(crops), targets)
+    eng = Engine(generator, 32, "cpu", batch_size=2)
+    pending = eng.edit_later(list(crops), targets)
+    assert eng.forward_calls == 3 and eng.images_computed == 5  # the network has run
+    later: list = [None] * 5
+    workers = [threading.Thread(target=lambda i=i: later.__setitem__(i, pending[i].get())) for i in range(5)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for a, b in zip(now, later):
+        assert np.array_equal(a.image, b.image) and np.array_equal(a.color, b.color)
+        assert np.array_equal(a.attention, b.attention)
+    assert later[0] is pending[0].get() and eng.forward_calls == 3  # composited once per batch
+
+
 def test_identical_targets_run_once(generator, crops):
     """A still image under a constant curve: 100 frames, one generator run."""
     eng = Engine(generator, 32, "cpu", batch_size=8)
