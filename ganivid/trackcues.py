@@ -83,24 +83,26 @@ def search(grey: np.ndarray, template: np.ndarray, al: np.ndarray, path_end: np.
     rot = cv2.getRotationMatrix2D(((sw - 1) / 2, (sh - 1) / 2), float(al[3]), 1.0)
     if abs(al[3]) > 1:
         small = cv2.warpAffine(small, rot, (sw, sh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    score = cv2.matchTemplate(small.astype(np.float32), template.astype(np.float32), cv2.TM_CCOEFF_NORMED)
+    score = cv2.matchTemplate(small.astype(np.float32), template.astype(np.float32, copy=False), cv2.TM_CCOEFF_NORMED)
     if score.size == 0:
         return -1.0, a
     # Compare positions in the search image (distances there are frame distances times ~s).
     to_small = np.vstack([rot @ np.array([[sx, 0, sx * (0.5 - x0) - 0.5 + left], [0, sy, sy * (0.5 - y0) - 0.5 + top],
                                           [0, 0, 1]]), [0, 0, 1]])
-    sa, sb = (to_small[:2, :2] @ p + to_small[:2, 2] for p in (a, b))
-    xs = np.arange(score.shape[1])[None] + (THUMB - 1) / 2 - sa[0]  # window centres relative to a
-    ys = np.arange(score.shape[0])[:, None] + (THUMB - 1) / 2 - sa[1]
-    d = sb - sa
-    u = np.clip((xs * d[0] + ys * d[1]) / max(float(d @ d), 1e-9), 0, 1)
-    ok = np.hypot(xs - u * d[0], ys - u * d[1]) <= reach * size * sx
+    sa = to_small[:2, :2] @ a + to_small[:2, 2]
+    d = to_small[:2, :2] @ (b - a)
+    xs = np.arange(score.shape[1]) + ((THUMB - 1) / 2 - sa[0])  # window centres relative to a
+    ys = np.arange(score.shape[0])[:, None] + ((THUMB - 1) / 2 - sa[1])
+    dd = max(float(d @ d), 1e-9)
+    u = np.clip(xs * (d[0] / dd) + ys * (d[1] / dd), 0, 1)  # nearest point of the path
+    ex, ey = xs - u * d[0], ys - u * d[1]
+    ok = ex * ex + ey * ey <= (reach * size * sx) ** 2  # squared distances: no square roots
     for f in avoid:
         c = to_small[:2, :2] @ f[:2] + to_small[:2, 2] - sa
-        ok &= np.hypot(xs - c[0], ys - c[1]) >= 0.35 * f[2] * sx
+        ok &= (xs - c[0]) ** 2 + (ys - c[1]) ** 2 >= (0.35 * f[2] * sx) ** 2
     if not ok.any():
         return -1.0, a
-    score = np.where(ok, score, -2.0)
+    score[~ok] = -2.0
     y, x = np.unravel_index(int(score.argmax()), score.shape)
     back = cv2.invertAffineTransform(to_small[:2])
     return float(score[y, x]), back[:, :2] @ np.array([x + (THUMB - 1) / 2, y + (THUMB - 1) / 2]) + back[:, 2]
