@@ -257,6 +257,7 @@ def test_cli_trains_resumes_and_exports(tmp_path):
     ("run_exists", "already holds a run"),
     ("no_cuda", "CUDA is not available|unknown device"),
     ("unknown_preset", "unknown preset 'huge'"),
+    ("paired_preset_unpaired_data", "train.pair_warmup_steps needs a dataset with paired targets"),
 ])
 def test_cli_bad_input_gives_one_error_line(tmp_path, case, message):
     data = tmp_path / "data"
@@ -286,6 +287,9 @@ def test_cli_bad_input_gives_one_error_line(tmp_path, case, message):
         args += ["--device", "cuda:0" if not torch.cuda.is_available() else "tpu"]
     if case == "unknown_preset":
         args[2] = "huge"
+    if case == "paired_preset_unpaired_data":  # training/cpu_paired.toml on a plain folder
+        args[2] = "cpu_paired"
+        args += ["--set", "model.image_size=32", "--resize"]
     r = run_cli(*args)
     lines = r.output.strip().splitlines()
     assert r.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: "), r.output
