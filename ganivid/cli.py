@@ -70,7 +70,7 @@ def synth_cmd(
 @command("train")
 def train_cmd(
     data: Path = typer.Option(..., "--data", "-d", help="Dataset folder: crops + aus.csv, or the GANimation layout."),
-    config: str = typer.Option("cpu", "--config", "-c", help="Preset name in training/ (paper, cpu, tiny) or a .toml file."),
+    config: str = typer.Option("cpu", "--config", "-c", help="Preset name in training/ (paper, cpu, cpu_paired, ship, tiny) or a .toml file."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run folder for checkpoints, metrics and samples (default: runs/PRESET)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest checkpoint."),
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (default: the preset's, auto)."),
