@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--grid", type=Path, help="write a sample grid PNG here at every line")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="budget and elapsed_s in wall time, or in this process's CPU time (for a "
-                        "machine shared with other jobs: with --threads 1 it is the time one free core takes)")
+                        "machine shared with other jobs: it sums all threads, so with --threads 2, --minutes 120 "
+                        "is what 60 minutes of 2 free cores give)")
     p.add_argument("--label", default="", help="name of the run in every JSON line")
     p.add_argument("--cache", type=Path, help="folder to keep the rendered training faces in between runs")
     p.add_argument("--pairs", action="store_true",
@@ -210,6 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     clock = time.process_time if args.clock == "cpu" else time.time
     state = {"eval_s": 0.0, "next": every, "t0": clock()}
     base = {"label": args.label, "preset": str(args.preset), "overrides": overrides, "clock": args.clock,
+            "threads": args.threads,
             "pairs": args.pairs, "gain_of_blurred_truth": ceilings}
 
     def trained() -> float:
