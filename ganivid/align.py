@@ -57,6 +57,14 @@ def alignment_from_landmarks(landmarks: np.ndarray) -> Alignment:
     return Alignment(ex + CENTRE_DOWN * ux, ey + CENTRE_DOWN * uy, CROP_SIDE * scale, angle)
 
 
+def landmark_angles(landmarks: np.ndarray) -> np.ndarray:
+    """`alignment_from_landmarks(...).angle` (degrees) of many landmark sets (..., 68, 2) at once."""
+    e = np.einsum("kj,...jd->...kd", _EYES_MOUTH, np.asarray(landmarks, np.float64))
+    (lx, ly), (rx, ry), (mx, my) = (e[..., k, :].T for k in range(3))
+    dx, dy, ux, uy = rx - lx, ry - ly, mx - (lx + rx) / 2, my - (ly + ry) / 2
+    return np.degrees(np.arctan2(dy - ux, dx + uy)).T
+
+
 def crop_matrix(al: Alignment, out_size: int) -> np.ndarray:
     """2x3 affine matrix mapping frame pixels to crop pixels (out_size x out_size)."""
     k = out_size / al.size

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganivid.align import alignment_from_landmarks
+from ganivid.align import landmark_angles
 from ganivid.aus import AU_NAMES, NUM_AUS
 from ganivid.errors import DataError
 
@@ -77,13 +77,12 @@ def normalised(landmarks: np.ndarray) -> np.ndarray:
     midpoint, in units of the eye-corner-midpoint distance."""
     lm = np.asarray(landmarks, np.float64)
     flat = lm.reshape(-1, 68, 2)
-    out = np.empty_like(flat)
-    for i, pts in enumerate(flat):
-        a = np.radians(alignment_from_landmarks(pts).angle)
-        rot = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])  # undoes `angle`
-        centre = pts[[36, 39, 42, 45]].mean(0)
-        d = np.linalg.norm(pts[[42, 45]].mean(0) - pts[[36, 39]].mean(0))
-        out[i] = (pts - centre) @ rot.T / max(d, 1e-6)
+    a = np.radians(landmark_angles(flat))
+    cos, sin = np.cos(a), np.sin(a)
+    rot = np.stack([np.stack([cos, sin], -1), np.stack([-sin, cos], -1)], -2)  # (N, 2, 2): undoes `angle`
+    centre = flat[:, [36, 39, 42, 45]].mean(1, keepdims=True)
+    d = np.linalg.norm(flat[:, [42, 45]].mean(1) - flat[:, [36, 39]].mean(1), axis=-1)
+    out = np.einsum("npd,nkd->npk", flat - centre, rot) / np.maximum(d, 1e-6)[:, None, None]
     return out.reshape(lm.shape)
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from ganivid import testclips as tc
-from ganivid.align import Alignment, alignment_from_landmarks, crop_face, crop_matrix, feather_mask, paste_back
+from ganivid.align import (Alignment, alignment_from_landmarks, crop_face, crop_matrix, feather_mask, landmark_angles,
+                           paste_back)
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,17 @@ def test_alignment_follows_a_similarity_transform(still):
     assert (al1.cx, al1.cy) == pytest.approx(tuple(c), abs=1e-6)
     assert al1.size == pytest.approx(1.3 * al0.size)
     assert al1.angle == pytest.approx(al0.angle + 12.0)
+
+
+def test_landmark_angles_are_the_alignments_angles(still):
+    rng = np.random.default_rng(1)
+    lms = still.landmarks[None] + rng.normal(0, 4, (2, 5, 68, 2))  # any leading shape
+    rotated = (still.landmarks - 200) @ np.array([[0.8, 0.6], [-0.6, 0.8]]) + 200  # ~37 degrees
+    lms[1, 0] = rotated
+    want = np.array([[alignment_from_landmarks(p).angle for p in row] for row in lms])
+    np.testing.assert_allclose(landmark_angles(lms), want, atol=1e-9)
+    assert abs(landmark_angles(rotated) - alignment_from_landmarks(rotated).angle) < 1e-9
+    assert abs(abs(want[1, 0] - alignment_from_landmarks(still.landmarks).angle) - 36.87) < 0.01
 
 
 def test_crop_of_warped_face_matches_crop_of_still(still):
