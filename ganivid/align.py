@@ -59,7 +59,7 @@ def alignment_from_landmarks(landmarks: np.ndarray) -> Alignment:
 
 def landmark_angles(landmarks: np.ndarray) -> np.ndarray:
     """`alignment_from_landmarks(...).angle` (degrees) of many landmark sets (..., 68, 2) at once."""
-    e = np.einsum("kj,...jd->...kd", _EYES_MOUTH, np.asarray(landmarks, np.float64))
+    e = _EYES_MOUTH @ np.asarray(landmarks, np.float64)  # (..., 3, 2)
     (lx, ly), (rx, ry), (mx, my) = (e[..., k, :].T for k in range(3))
     dx, dy, ux, uy = rx - lx, ry - ly, mx - (lx + rx) / 2, my - (ly + ry) / 2
     return np.degrees(np.arctan2(dy - ux, dx + uy)).T

@@ -82,7 +82,7 @@ def normalised(landmarks: np.ndarray) -> np.ndarray:
     rot = np.stack([np.stack([cos, sin], -1), np.stack([-sin, cos], -1)], -2)  # (N, 2, 2): undoes `angle`
     centre = flat[:, [36, 39, 42, 45]].mean(1, keepdims=True)
     d = np.linalg.norm(flat[:, [42, 45]].mean(1) - flat[:, [36, 39]].mean(1), axis=-1)
-    out = np.einsum("npd,nkd->npk", flat - centre, rot) / np.maximum(d, 1e-6)[:, None, None]
+    out = (flat - centre) @ rot.transpose(0, 2, 1) / np.maximum(d, 1e-6)[:, None, None]
     return out.reshape(lm.shape)
 
 

@@ -25,10 +25,13 @@ def one_euro(x: np.ndarray, t: np.ndarray, min_cutoff: float = MIN_CUTOFF, beta:
     out = np.array(x, np.float64)
     if len(out) < 2:
         return out
+    x = np.asarray(x, np.float64)
+    steps = np.maximum(np.diff(np.asarray(t, np.float64)), 1e-6)  # repeated timestamps: a tiny step, not 0/0
+    a_d = _alpha(steps, d_cutoff)  # the speed filter's gains depend on the time steps only
     dx = np.zeros(out.shape[1:])
     for i in range(1, len(out)):
-        dt = max(float(t[i] - t[i - 1]), 1e-6)  # repeated timestamps: treat as a tiny step, not 0/0
-        dx = dx + _alpha(dt, d_cutoff) * ((x[i] - out[i - 1]) / dt - dx)
+        dt = steps[i - 1]
+        dx = dx + a_d[i - 1] * ((x[i] - out[i - 1]) / dt - dx)
         out[i] = out[i - 1] + _alpha(dt, min_cutoff + beta * np.abs(dx)) * (x[i] - out[i - 1])
     return out
 
