@@ -174,9 +174,9 @@ class Tracker:
         if cut:  # a new shot: nothing carries over, and look for faces right away
             self.live, self.lost, self.since_detect, self.seen = [], [], self.cfg.detect_every, None
         h, w = img.shape[:2]
-        refits, gone = {}, []
+        refits, gone, preds = {}, [], {}
         for tr in self.live:
-            pred = tr.predict(t)
+            pred = preds[tr.id] = tr.predict(t)
             lm, al, th = self.fit(img, pred)
             sim = float((th * tr.template).sum())
             ok = self._sure(al, pred, sim, w, h)
@@ -188,7 +188,7 @@ class Tracker:
         # find it either): like one that left, it goes to the search.
         sure_heads = [r[1] for r in refits.values() if r[4]]
         for tr in self.live:
-            if tr.id in refits and not refits[tr.id][4] and covered(tr.predict(t), sure_heads) >= 0.25:
+            if tr.id in refits and not refits[tr.id][4] and covered(preds[tr.id], sure_heads) >= 0.25:
                 gone.append(tr)
                 del refits[tr.id]
         unsure = any(not r[4] for r in refits.values())
