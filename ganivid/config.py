@@ -45,6 +45,10 @@ class ModelConfig:
     # clipped to [-1, 1], so C starts as a sharp copy of the face and only has to learn the
     # change (a 64 px model's young absolute C is a blur that any edit pastes in).
     color: str = "absolute"
+    # "none": the paper's encoder-decoder; "add": each decoder stage also adds the encoder's
+    # features of the same resolution (LinkNet-style skips, no new weights), so the heads see
+    # full-resolution detail instead of rebuilding it from the quarter-resolution bottleneck.
+    skip: str = "none"
 
     def __post_init__(self) -> None:
         _check_positive(self, ("image_size", "num_aus", "conv_dim", "critic_dim"))
@@ -52,6 +56,8 @@ class ModelConfig:
             raise ConfigError(f"model.repeat_num must be >= 0, got {self.repeat_num}")
         if self.upsample not in ("transposed", "resize"):
             raise ConfigError(f"model.upsample must be 'transposed' or 'resize', got {self.upsample!r}")
+        if self.skip not in ("none", "add"):
+            raise ConfigError(f"model.skip must be 'none' or 'add', got {self.skip!r}")
         if self.color not in ("absolute", "residual"):
             raise ConfigError(f"model.color must be 'absolute' or 'residual', got {self.color!r}")
         if self.image_size < 8 or self.image_size % 4 or self.critic_final_size not in (2, 3):
@@ -127,6 +133,9 @@ class TrainConfig:
     # attention terms, no critic, no cycle): ~5x cheaper than a GAN step, so a generator that
     # starts the GAN phase already editing. Needs a paired dataset.
     pair_warmup_steps: int = 0
+    # Final fraction of the paired warm-up over which lr_g falls linearly to 0 (decay_fraction's
+    # schedule for a run that is all supervised); 0 keeps lr_g constant into the GAN phase.
+    pair_decay_fraction: float = 0.0
     seed: int = 0
     # "auto" (CUDA if present), "cpu", "cuda" or "cuda:N".
     device: str = "auto"
@@ -157,8 +166,9 @@ class TrainConfig:
             raise ConfigError("nothing to train: train.steps and train.epochs are both 0")
         if not 0 <= self.pair_fraction <= 1:
             raise ConfigError(f"train.pair_fraction must be in [0, 1], got {self.pair_fraction}")
-        if not 0 <= self.decay_fraction <= 1:
-            raise ConfigError(f"train.decay_fraction must be in [0, 1], got {self.decay_fraction}")
+        for name in ("decay_fraction", "pair_decay_fraction"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"train.{name} must be in [0, 1], got {getattr(self, name)}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ConfigError("train.beta1 and train.beta2 must be in [0, 1)")
 

@@ -325,7 +325,12 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
             batch = next(loader)
             x = batch["x"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
             y = batch["y"].to(device, non_blocking=True)
-            factor = lr_factor(step - warmup, main_steps, cfg.decay_fraction) if step >= warmup else 1.0
+            if step >= warmup:
+                factor = lr_factor(step - warmup, main_steps, cfg.decay_fraction)
+            elif step >= critic_end:
+                factor = lr_factor(step - critic_end, cfg.pair_warmup_steps, cfg.pair_decay_fraction)
+            else:
+                factor = 1.0
             for opt, lr in ((opt_g, cfg.lr_g), (opt_d, cfg.lr_d)):
                 for group in opt.param_groups:
                     group["lr"] = lr * factor  # a function of the step: nothing to restore on resume

@@ -149,6 +149,19 @@ def test_pair_warmup_trains_the_generator_alone_then_the_gan(tmp_path):
         replace(CFG, pair_warmup_steps=5)
 
 
+def test_pair_decay_lowers_lr_g_over_the_end_of_the_paired_warm_up(tmp_path):
+    images, aus = pattern_faces(8)
+    targets, target_aus = pattern_faces(8, seed=3)
+    ds = ArrayDataset(images, aus, target_images=targets, target_aus=target_aus)
+    cfg = replace(CFG, steps=2, decay_fraction=0.0, critic_warmup_steps=0, pair_warmup_steps=8,
+                  pair_decay_fraction=0.5, lambda_pair=10.0, log_every=1, n_critic=1)
+    train(cfg, MODEL, ds, tmp_path / "run", quiet=True)
+    lines = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [ln["lr_factor"] for ln in lines] == [1, 1, 1, 1, 1, 0.75, 0.5, 0.25, 1, 1]
+    with pytest.raises(ConfigError, match="pair_decay_fraction"):
+        replace(CFG, pair_decay_fraction=-0.1)
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
