@@ -237,13 +237,17 @@ def main(argv: list[str] | None = None) -> None:
 
     def callback(ts: TrainState) -> bool:
         seconds = trained()
+        state["last"] = ts
         if seconds >= state["next"] or seconds >= budget:
             report(ts)
             state["next"] += every
+            state["reported"] = ts.step
         return seconds >= budget
 
     with tempfile.TemporaryDirectory() as run_dir:
         train(cfg, model, ds, run_dir, callback=callback, quiet=True)
+    if "last" in state and state.get("reported") != state["last"].step:
+        report(state["last"])  # a schedule (train.steps) that ended inside the budget
 
 
 if __name__ == "__main__":
