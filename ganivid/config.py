@@ -45,10 +45,6 @@ class ModelConfig:
     # clipped to [-1, 1], so C starts as a sharp copy of the face and only has to learn the
     # change (a 64 px model's young absolute C is a blur that any edit pastes in).
     color: str = "absolute"
-    # "none": the paper's encoder-decoder; "add": each decoder stage also adds the encoder's
-    # features of the same resolution (LinkNet-style skips, no new weights), so the heads see
-    # full-resolution detail instead of rebuilding it from the quarter-resolution bottleneck.
-    skip: str = "none"
 
     def __post_init__(self) -> None:
         _check_positive(self, ("image_size", "num_aus", "conv_dim", "critic_dim"))
@@ -56,8 +52,6 @@ class ModelConfig:
             raise ConfigError(f"model.repeat_num must be >= 0, got {self.repeat_num}")
         if self.upsample not in ("transposed", "resize"):
             raise ConfigError(f"model.upsample must be 'transposed' or 'resize', got {self.upsample!r}")
-        if self.skip not in ("none", "add"):
-            raise ConfigError(f"model.skip must be 'none' or 'add', got {self.skip!r}")
         if self.color not in ("absolute", "residual"):
             raise ConfigError(f"model.color must be 'absolute' or 'residual', got {self.color!r}")
         if self.image_size < 8 or self.image_size % 4 or self.critic_final_size not in (2, 3):

@@ -48,9 +48,6 @@ class Generator(nn.Module):
             layers += [nn.Conv2d(dim, dim * 2, 4, 2, 1, bias=False), _norm(dim * 2), nn.ReLU(inplace=True)]
             dim *= 2
         layers += [ResidualBlock(dim) for _ in range(cfg.repeat_num)]
-        # Indices in main of the last layer of the stem and of the first downsampling (the
-        # features model.skip = "add" carries over), and of each upsampling's last layer.
-        self._taps, self._joins = (2, 5), []
         for _ in range(2):
             if cfg.upsample == "transposed":
                 layers.append(nn.ConvTranspose2d(dim, dim // 2, 4, 2, 1, bias=False))
@@ -58,7 +55,6 @@ class Generator(nn.Module):
                 layers += [nn.Upsample(scale_factor=2, mode="nearest"),
                            nn.Conv2d(dim, dim // 2, 3, 1, 1, bias=False)]
             layers += [_norm(dim // 2), nn.ReLU(inplace=True)]
-            self._joins.append(len(layers) - 1)
             dim //= 2
         self.main = nn.Sequential(*layers)
         self.color = nn.Sequential(nn.Conv2d(dim, 3, 7, 1, 3, bias=False), nn.Tanh())
@@ -71,17 +67,7 @@ class Generator(nn.Module):
         # form (exact up to rounding; it was a quarter of G's time at 64 px, width 32).
         weight = self.main[0].weight  # (conv_dim, 3 + N, 7, 7)
         h = F.conv2d(image, weight[:, :3], padding=3) + _constant_planes_conv(aus.to(image.dtype), weight[:, 3:], image.shape[2:])
-        if self.cfg.skip == "none":
-            features = self.main[1:](h)  # (B, conv_dim, H, W)
-        else:
-            saved = []
-            for i, layer in enumerate(self.main[1:], start=1):
-                h = layer(h)
-                if i in self._taps:
-                    saved.append(h)
-                elif i in self._joins:
-                    h = h + saved.pop()  # the encoder's features at this resolution, deepest first
-            features = h
+        features = self.main[1:](h)  # (B, conv_dim, H, W)
         # Both 7x7 heads in one convolution: one pass over the widest feature map instead of two.
         heads = torch.cat([self.color[0].weight, self.attention[0].weight])  # (4, conv_dim, 7, 7)
         out = F.conv2d(features, heads, padding=3)
