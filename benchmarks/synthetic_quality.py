@@ -180,8 +180,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     overrides = dict(parse_override(o) for o in args.overrides)
     model, cfg = load_config(args.preset, overrides)
-    # Constant learning rate unless the run is given a length: a wall-time budget has no epochs.
-    if not any(k in overrides for k in ("train.steps", "train.epochs", "train.decay_fraction")):
+    # A GAN phase runs at a constant learning rate unless the run is given a length: a wall-time
+    # budget has no epochs. A preset without a GAN phase (steps = epochs = 0) keeps its schedule.
+    if (cfg.steps or cfg.epochs) and not any(k in overrides for k in ("train.steps", "train.epochs", "train.decay_fraction")):
         cfg = replace(cfg, steps=10**7, decay_fraction=0.0)
     cfg = replace(cfg, device="cpu", sample_every=10**9, ckpt_every=10**9, log_every=10)
 
