@@ -116,6 +116,10 @@ class TrainConfig:
     # Cross-entropy of the attention A against 1 - (where the pair differs): shows A where to edit from
     # the first step instead of leaving it to find that out through a blurry young colour mask.
     lambda_pair_attention: float = 0.0
+    # Weight w of the changed pixels in both pair L1 terms (weights 1 + w there, 1 elsewhere): the
+    # edit is a few percent of a face, so a plain mean is mostly "copy the rest" and the edit's
+    # share of the gradient is small. 0 = plain means.
+    pair_edit_weight: float = 0.0
     # Target AUs = another sample's AUs + U(-noise, noise), clamped to [0, 1].
     target_noise: float = 0.1
     # Horizontal flips: the paper's only augmentation (the 17 AUs are symmetric).
@@ -147,7 +151,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check_positive(self, ("batch_size", "n_critic", "gp_every", "log_every", "sample_every",
                                "ckpt_every", "keep_checkpoints", "sample_count"))
-        for name in ("epochs", "lr_g", "lr_d"):
+        for name in ("epochs", "lr_g", "lr_d", "pair_edit_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if min(self.steps, self.critic_warmup_steps, self.pair_warmup_steps, self.cache_mb) < 0:

@@ -79,21 +79,30 @@ def critic_loss(real_score: torch.Tensor, fake_score: torch.Tensor, real_aus: to
 
 def pair_loss(image: torch.Tensor, paired: torch.Tensor, edited: torch.Tensor | None, color: torch.Tensor | None,
               attention: torch.Tensor, lambda_pair: float, lambda_pair_color: float,
-              lambda_pair_attention: float, pair_mask: torch.Tensor | None = None) -> torch.Tensor:
+              lambda_pair_attention: float, pair_mask: torch.Tensor | None = None,
+              edit_weight: float = 0.0) -> torch.Tensor:
     """lambda_pair |x_g - x_t| + lambda_pair_color |C - x_t| + lambda_pair_attention
-    BCE(A, 1 - changed_region(x, x_t)), over the samples `pair_mask` (B,) bool keeps (all if None)."""
+    BCE(A, 1 - changed_region(x, x_t)), over the samples `pair_mask` (B,) bool keeps (all if None).
+    `edit_weight` w: both L1 terms become means weighted by 1 + w * changed_region(x, x_t)."""
     total = torch.zeros((), device=image.device)
     if pair_mask is not None and not bool(pair_mask.any()):
         return total
     keep = slice(None) if pair_mask is None else pair_mask
     target = paired.float()[keep]
+    changed = changed_region(image[keep], target)
+    weight = 1 + edit_weight * changed
+
+    def l1(a: torch.Tensor) -> torch.Tensor:
+        # Normalised by the mean weight: the term keeps its scale, only its focus moves.
+        return ((a.float()[keep] - target).abs() * weight).mean() / weight.mean()
+
     if edited is not None and lambda_pair > 0:
-        total = total + lambda_pair * (edited.float()[keep] - target).abs().mean()
+        total = total + lambda_pair * l1(edited)
     if color is not None and lambda_pair_color > 0:
-        total = total + lambda_pair_color * (color.float()[keep] - target).abs().mean()
+        total = total + lambda_pair_color * l1(color)
     if lambda_pair_attention > 0:
         # Cross-entropy, not L1: its gradient does not vanish where the sigmoid has saturated.
-        keep_where = 1 - changed_region(image[keep], target)
+        keep_where = 1 - changed
         a = attention.float()[keep].clamp(1e-6, 1 - 1e-6)
         total = total + lambda_pair_attention * F.binary_cross_entropy(a, keep_where)
     return total
@@ -106,7 +115,7 @@ def generator_loss(fake_score: torch.Tensor, fake_aus: torch.Tensor, y_target: t
                    edited: torch.Tensor | None = None, paired: torch.Tensor | None = None,
                    lambda_pair: float = 0.0, color: torch.Tensor | None = None,
                    lambda_pair_color: float = 0.0, pair_mask: torch.Tensor | None = None,
-                   lambda_pair_attention: float = 0.0) -> GeneratorLoss:
+                   lambda_pair_attention: float = 0.0, pair_edit_weight: float = 0.0) -> GeneratorLoss:
     """-mean D(x_g) + lambda_y MSE(D_y(x_g), y_g) + lambda_cyc |x_c - x| + lambda_a (attention
     terms of both passes) [+ lambda_pair |x_g - x_t| + lambda_pair_color |C - x_t|
     + lambda_pair_attention BCE(A, 1 - changed_region(x, x_t)) when a paired target x_t is
@@ -120,6 +129,6 @@ def generator_loss(fake_score: torch.Tensor, fake_aus: torch.Tensor, y_target: t
     pair = torch.zeros((), device=total.device)
     if paired is not None:
         pair = pair_loss(image, paired, edited, color, attention, lambda_pair, lambda_pair_color,
-                         lambda_pair_attention, pair_mask)
+                         lambda_pair_attention, pair_mask, pair_edit_weight)
         total = total + pair
     return GeneratorLoss(total, adv, au_term, cyc, attn, pair)

@@ -106,7 +106,7 @@ def pair_warmup_loss(generator: torch.nn.Module, x: torch.Tensor, y_t: torch.Ten
     """The generator alone on paired targets: pair terms + attention terms of one pass."""
     color, attention = generator(x, y_t)
     pair = pair_loss(x, x_t, composite(color, attention, x), color, attention, cfg.lambda_pair,
-                     cfg.lambda_pair_color, cfg.lambda_pair_attention)
+                     cfg.lambda_pair_color, cfg.lambda_pair_attention, edit_weight=cfg.pair_edit_weight)
     attn = cfg.lambda_a * attention_loss(attention.float(), cfg.lambda_tv)
     zero = torch.zeros((), device=x.device)
     return GeneratorLoss(pair + attn, zero, zero, zero, attn, pair)
@@ -140,7 +140,7 @@ def generator_losses(generator: torch.nn.Module, critic: torch.nn.Module, x: tor
     loss = generator_loss(score, aus, y_g, x, x_c, attention, attention_c, cfg.lambda_y, cfg.lambda_cyc,
                           cfg.lambda_a, cfg.lambda_tv, edited=x_g, paired=x_t, lambda_pair=cfg.lambda_pair,
                           color=color, lambda_pair_color=cfg.lambda_pair_color, pair_mask=pair_mask,
-                          lambda_pair_attention=cfg.lambda_pair_attention)
+                          lambda_pair_attention=cfg.lambda_pair_attention, pair_edit_weight=cfg.pair_edit_weight)
     return loss, x_c
 
 

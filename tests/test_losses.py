@@ -4,7 +4,7 @@ import math
 import torch
 
 from ganivid.losses import (attention_loss, au_loss, changed_region, composite, critic_loss, generator_loss,
-                            gradient_penalty, total_variation)
+                            gradient_penalty, pair_loss, total_variation)
 
 
 def test_compositing_identity_when_attention_is_one():
@@ -98,3 +98,18 @@ def test_changed_region_marks_where_the_pair_differs_grown_by_a_pixel():
     assert m.shape == (1, 1, 7, 7)
     assert m[0, 0, 2:5, 2:5].eq(1).all() and m.sum() == 9
     assert changed_region(x, t, grow=0).sum() == 1
+
+
+def test_pair_edit_weight_focuses_the_l1_on_the_changed_pixels():
+    # Target = input + 1 on a 2x2 patch: changed region (grown 1 px) is 4x4 = 16 of 64 pixels.
+    x = torch.zeros(1, 3, 8, 8)
+    t = x.clone()
+    t[:, :, 3:5, 3:5] = 1.0
+    att = torch.full((1, 1, 8, 8), 0.5)
+    plain = pair_loss(x, t, x, None, att, 1.0, 0.0, 0.0)
+    torch.testing.assert_close(plain, torch.tensor(4 / 64))  # the copy misses 4 of 64 pixels by 1
+    # w = 3: weights 4 on 16 pixels, 1 on 48 (mean 1.75); the 4 missed pixels weigh 4 each.
+    weighted = pair_loss(x, t, x, x, att, 1.0, 2.0, 0.0, edit_weight=3.0)
+    torch.testing.assert_close(weighted, torch.tensor(3 * (4 * 4 / 64) / 1.75))
+    # Outside the changed region the weighting changes nothing: an exact edit still costs 0.
+    assert pair_loss(x, t, t, t, att, 1.0, 1.0, 0.0, edit_weight=3.0).item() == 0
