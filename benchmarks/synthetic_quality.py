@@ -3,6 +3,8 @@ every `--every` minutes of training, measured on held-out synthetic identities.
 
 Usage: python benchmarks/synthetic_quality.py [training/cpu.toml] --minutes 60 [--every 5]
            [--set train.n_critic=2 ...] [--out results.jsonl] [--grid best.png]
+   or, one process per core (train.batch_size is per process; rank 0 evaluates and prints):
+       torchrun --standalone --nproc_per_node=2 benchmarks/synthetic_quality.py ... --threads 1
 
 Metrics (evaluation time is not counted in `elapsed_s` or `images_per_s`):
 - edit_gain = 1 - L1(G(x|y_g), truth(y_g)) / L1(x, truth(y_g)) over the pixels where the
@@ -177,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="give every training face the renderer's truth at another AU vector (trained "
                         "when train.lambda_pair or train.lambda_pair_color > 0)")
     args = p.parse_args(argv)
+    if args.clock == "cpu" and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        p.error("--clock cpu counts this process's CPU time only; under torchrun use --clock wall")
     torch.set_num_threads(args.threads)
     overrides = dict(parse_override(o) for o in args.overrides)
     model, cfg = load_config(args.preset, overrides)
@@ -211,8 +215,9 @@ def main(argv: list[str] | None = None) -> None:
     budget, every = args.minutes * 60, args.every * 60
     clock = time.process_time if args.clock == "cpu" else time.time
     state = {"eval_s": 0.0, "next": every, "t0": clock()}
+    world = int(os.environ.get("WORLD_SIZE", 1))  # processes under torchrun
     base = {"label": args.label, "preset": str(args.preset), "overrides": overrides, "clock": args.clock,
-            "threads": args.threads,
+            "threads": args.threads, "processes": world,
             "pairs": args.pairs, "gain_of_blurred_truth": ceilings}
 
     def trained() -> float:
@@ -225,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         g_steps = pair_steps + max(0, after_critic - cfg.pair_warmup_steps) // cfg.n_critic
         line = {**base, "step": ts.step, "g_steps": g_steps, "pair_warmup_steps": pair_steps,
                 "elapsed_s": round(seconds, 1),
-                "images_per_s": round(ts.step * cfg.batch_size / max(seconds, 1e-9), 2),
+                "images_per_s": round(ts.step * cfg.batch_size * world / max(seconds, 1e-9), 2),
                 **evaluate(ts.generator, ts.critic, ev)}
         print(json.dumps(line), flush=True)
         if args.out:
