@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     state = {"eval_s": 0.0, "next": every, "t0": clock()}
     world = int(os.environ.get("WORLD_SIZE", 1))  # processes under torchrun
     base = {"label": args.label, "preset": str(args.preset), "overrides": overrides, "clock": args.clock,
-            "threads": args.threads, "processes": world,
+            "threads": args.threads, "processes": world, "train_images": args.train_images,
             "pairs": args.pairs, "gain_of_blurred_truth": ceilings}
 
     def trained() -> float:
