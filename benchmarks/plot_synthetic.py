@@ -1,5 +1,6 @@
 """Plot synthetic_quality.py runs (JSONL files) as edit-region gain and identity PSNR against
-training minutes, one line per run label.
+training minutes, one line per run label. With runs on both clocks the axis is core-minutes:
+CPU time as measured (`--clock cpu`), wall time x processes x threads (`--clock wall`).
 
     python benchmarks/plot_synthetic.py benchmarks/results/synthetic_*.jsonl -o curves.png
 """
@@ -27,15 +28,21 @@ def main(argv: list[str] | None = None) -> None:
             row = json.loads(line)
             curves[row.get("label") or path.stem].append(row)
     fig, (ax_gain, ax_psnr) = plt.subplots(1, 2, figsize=(11, 4))
+    clock = {r.get("clock", "wall") for rows in curves.values() for r in rows}
+    mixed = len(clock) > 1
+
+    def minutes(r: dict) -> float:
+        cores = r.get("processes", 1) * r.get("threads", 1) if mixed and r.get("clock", "wall") == "wall" else 1
+        return r["elapsed_s"] / 60 * cores
+
     for label, rows in curves.items():
         rows.sort(key=lambda r: r["elapsed_s"])
-        minutes = [r["elapsed_s"] / 60 for r in rows]
-        ax_gain.plot(minutes, [r["edit_gain"] for r in rows], marker="o", label=label)
-        ax_psnr.plot(minutes, [r["psnr_id"] for r in rows], marker="o", label=label)
-    clock = {r.get("clock", "wall") for rows in curves.values() for r in rows}
-    unit = "CPU minutes, all threads (60 min of 2 cores = 120)" if clock == {"cpu"} else "minutes"
+        ax_gain.plot([minutes(r) for r in rows], [r["edit_gain"] for r in rows], marker="o", label=label)
+        ax_psnr.plot([minutes(r) for r in rows], [r["psnr_id"] for r in rows], marker="o", label=label)
+    unit = ("core-minutes (CPU time; wall x cores for wall-clock runs)" if mixed else
+            "CPU minutes, all threads (60 min of 2 cores = 120)" if clock == {"cpu"} else "minutes")
     ax_gain.axhline(0.4, color="grey", ls="--", lw=1)
-    if clock == {"cpu"}:  # the issue's budget: 60 minutes on 2 cores
+    if "cpu" in clock:  # the issue's budget: 60 minutes on 2 cores
         for ax in (ax_gain, ax_psnr):
             ax.axvline(120, color="grey", ls=":", lw=1)
     ax_gain.axhline(0.0, color="black", lw=0.5)
