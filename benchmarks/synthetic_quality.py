@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="give every training face the renderer's truth at another AU vector (trained "
                         "when train.lambda_pair or train.lambda_pair_color > 0)")
     args = p.parse_args(argv)
-    if args.clock == "cpu" and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+    world = int(os.environ.get("WORLD_SIZE", 1))  # processes under torchrun
+    if args.clock == "cpu" and world > 1:
         p.error("--clock cpu counts this process's CPU time only; under torchrun use --clock wall")
     torch.set_num_threads(args.threads)
     overrides = dict(parse_override(o) for o in args.overrides)
@@ -215,7 +216,6 @@ def main(argv: list[str] | None = None) -> None:
     budget, every = args.minutes * 60, args.every * 60
     clock = time.process_time if args.clock == "cpu" else time.time
     state = {"eval_s": 0.0, "next": every, "t0": clock()}
-    world = int(os.environ.get("WORLD_SIZE", 1))  # processes under torchrun
     base = {"label": args.label, "preset": str(args.preset), "overrides": overrides, "clock": args.clock,
             "threads": args.threads, "processes": world, "train_images": args.train_images,
             "pairs": args.pairs, "gain_of_blurred_truth": ceilings}
