@@ -33,6 +33,7 @@ class Frame:
     duration: int  # time-base units until the next frame (last frame: until the stream's end)
     image: np.ndarray
     yuv: bool = False  # image holds I420 planes (H*3/2, W) (see ganivid.yuv), not RGB
+    bt709: bool = False  # those planes use BT.709's colour matrix, not BT.601's (RGB is converted already)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class VideoInfo:
     display_matrix: tuple[int, ...] | None  # FFmpeg's 3x3 display matrix, copied on write
     audio: tuple[AudioInfo, ...]
     other_streams: tuple[str, ...]  # types of streams ganivid does not carry over
+    # FFmpeg's colour tags (AVColorSpace, AVColorPrimaries, AVColorTransferCharacteristic; 2 =
+    # unspecified), copied on write so players show the output's colours as the input's.
+    colour: tuple[int, int, int] = (2, 2, 2)
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -212,7 +216,8 @@ def probe(path: str | Path, count_frames: bool = False) -> VideoInfo:
         info = dict(path=p, format=c.format.name, video_index=v.index, codec=v.codec_context.codec.canonical_name,
                     width=v.codec_context.width, height=v.codec_context.height, pix_fmt=v.codec_context.pix_fmt,
                     fps=fps, time_base=Fraction(v.time_base), start_pts=start,
-                    duration_s=_stream_seconds(v, c), audio=audio, other_streams=others)
+                    duration_s=_stream_seconds(v, c), audio=audio, other_streams=others,
+                    colour=tuple(int(getattr(v.codec_context, k)) for k in ("colorspace", "color_primaries", "color_trc")))
         rotation, matrix = _first_frame_matrix(c, v)
     if count_frames and count is None:
         count = len(_frame_table(p, info["video_index"])[0])
@@ -261,9 +266,9 @@ def read_frames(path: str | Path, start: float | None = None, *, upright: bool =
             yields frames from the first one at or after `start`.
         upright: return images as a player shows them (see `to_upright`).
         grey: images are grey uint8 (H, W) (see `_grey`): for face tracking, ~4x cheaper than RGB.
-        yuv: frames decoded as 8-bit limited-range 4:2:0 with even sides (most video) come as
-            I420 planes without any colour conversion (`Frame.yuv`); other frames, and turned
-            ones, as RGB.
+        yuv: frames decoded as 8-bit limited-range 4:2:0 with even sides and BT.601 or BT.709
+            colours (most video) come as I420 planes without any colour conversion (`Frame.yuv`,
+            `Frame.bt709`); other frames, and turned ones, as RGB.
     Raises:
         VideoError: the file cannot be opened or decoded.
     """
@@ -348,13 +353,19 @@ def _grey(f: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(y) if full else cv2.LUT(y, _LUMA_LUT)
 
 
+# AVColorSpace values whose planes ganivid.yuv converts as swscale does: BT.709 (1), and BT.601
+# (5, 6) or untagged (2), which swscale treats as BT.601. Others (BT.2020...) come as RGB.
+_YUV_MATRICES = (1, 2, 5, 6)
+
+
 def _make_frame(f: av.VideoFrame, index: int, pts: int, duration: int, info: VideoInfo, upright: bool,
                 grey: bool = False, yuv: bool = False) -> Frame:
     """One `Frame` from a decoded PyAV frame (RGB, grey (H, W) if `grey`, I420 if `yuv` and possible)."""
     time_s = float((pts - info.start_pts) * info.time_base)
     turn = upright and info.rotation
-    if yuv and not turn and f.format.name == "yuv420p" and f.color_range != 2 and f.width % 2 == f.height % 2 == 0:
-        return Frame(index, pts, time_s, duration, f.to_ndarray(), yuv=True)  # (H*3/2, W): the planes as decoded
+    if (yuv and not turn and f.format.name == "yuv420p" and f.color_range != 2 and f.width % 2 == f.height % 2 == 0
+            and int(f.colorspace) in _YUV_MATRICES):  # (H*3/2, W): the planes as decoded
+        return Frame(index, pts, time_s, duration, f.to_ndarray(), yuv=True, bt709=int(f.colorspace) == 1)
     image = _grey(f) if grey else f.to_ndarray(format="rgb24")
     if turn:
         image = to_upright(image, info.rotation)

@@ -20,7 +20,7 @@ import av
 
 from ganivid.errors import VideoError
 from ganivid.fileio import check_output, commit, temp_beside
-from ganivid.video import _FRAME_THREADS_PIXELS, Frame, VideoInfo, _reason, from_upright, open_input
+from ganivid.video import _FRAME_THREADS_PIXELS, _YUV_MATRICES, Frame, VideoInfo, _reason, from_upright, open_input
 from ganivid.yuv import from_rgb
 
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
@@ -176,6 +176,13 @@ class VideoWriter:
         except (av.FFmpegError, ValueError) as ex:
             raise VideoError(f"unknown pixel format {pix_fmt!r} (--pix-fmt); e.g. yuv420p, yuv444p") from ex
         s.time_base = t.time_base  # mp4/mov keep it; mkv/webm use 1/1000 regardless
+        if t.colour[0] in _YUV_MATRICES:
+            # The source's colour tags: untagged output would show a BT.709 source's colours
+            # through BT.601 in most players (a visible shift of every pixel). RGB frames are
+            # converted with the same matrix (`from_rgb`, and `_bt709` for swscale).
+            cc = s.codec_context
+            cc.colorspace, cc.color_primaries, cc.color_trc = t.colour
+        self._bt709 = t.colour[0] == 1
         s.codec_context.time_base = t.time_base
         if t.display_matrix is not None:
             s.set_display_matrix(t.display_matrix)
@@ -230,8 +237,10 @@ class VideoWriter:
         if image.shape != want or image.dtype.name != "uint8" or (frame.yuv and (h % 2 or w % 2)):
             raise ValueError(f"frame image is {image.dtype}{image.shape}, expected uint8{want}")
         if layout == "rgb24" and self._video.pix_fmt == "yuv420p" and h % 2 == w % 2 == 0:
-            image, layout = from_rgb(image), "yuv420p"  # cv2: ~6x faster than PyAV's swscale conversion
+            image, layout = from_rgb(image, self._bt709), "yuv420p"  # cv2: ~6x faster than PyAV's swscale conversion
         vf = av.VideoFrame.from_ndarray(image, format=layout)
+        if self._bt709:
+            vf.colorspace = 1  # RGB for another pix_fmt: swscale converts with this frame's matrix
         vf.pts, vf.time_base = frame.pts, self.template.time_base
         self._durations[frame.pts] = frame.duration
         self._last_pts = frame.pts

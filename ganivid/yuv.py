@@ -5,19 +5,34 @@ Decoded pixels stay in YUV from decoder to encoder: a frame is converted to RGB 
 faces, and an edit is added to the planes as a change (like `align.paste_back`), so every pixel
 the edit does not touch reaches the encoder exactly as decoded. The RGB round trip it replaces
 moved luma by ~1 level on average and cost ~3 ms of a 640x360 frame's ~8 ms outside the
-generator (swscale's RGB -> YUV alone 2.1 ms). Colours are BT.601 limited range both ways,
-as PyAV/swscale's defaults for untagged video."""
+generator (swscale's RGB -> YUV alone 2.1 ms). Colours are limited range, with the BT.709
+matrix for video tagged BT.709 (most HD video) and BT.601 otherwise, as PyAV/swscale decode it."""
 from __future__ import annotations
+
+import functools
 
 import cv2
 import numpy as np
 
 from ganivid.align import Alignment, warped_change
 
-# BT.601 limited range: RGB change (0..255) -> Y, U, V change (rows); cv2's RGB<->I420 uses it.
-_RGB_TO_YUV = (np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]])
-               / 255).astype(np.float32)
-_RGB_TO_UV = np.hstack([_RGB_TO_YUV[1:], [[128.0], [128.0]]])  # with the offset: colours, not changes
+_KR_KB = {False: (0.299, 0.114), True: (0.2126, 0.0722)}  # luma weights of red and blue: BT.601, BT.709
+
+
+@functools.cache
+def rgb_to_yuv(bt709: bool = False) -> np.ndarray:
+    """3x3 float32: an RGB change (0..255) -> the limited-range Y, U, V change (rows), in BT.601
+    (cv2's RGB<->I420 matrix) or BT.709."""
+    kr, kb = _KR_KB[bt709]
+    y = np.array([kr, 1 - kr - kb, kb])
+    u, v = (np.eye(3)[2] - y) / (2 * (1 - kb)), (np.eye(3)[0] - y) / (2 * (1 - kr))
+    return (np.stack([219 * y, 224 * u, 224 * v]) / 255).astype(np.float32)
+
+
+# RGB decoded from BT.709 planes with BT.601's matrix (cv2's I420 conversion) -> RGB as BT.709
+# decodes them. Both are linear in the planes, so this is one 3x3 map, and it commutes with the
+# crop's resampling: correcting a face crop costs what the whole frame would cost a thousandth of.
+_601_TO_709 = np.linalg.solve(rgb_to_yuv(True).astype(np.float64), rgb_to_yuv(False)).astype(np.float32)
 
 
 def planes(i420: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -29,26 +44,38 @@ def planes(i420: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def to_rgb(i420: np.ndarray) -> np.ndarray:
-    """RGB uint8 (H, W, 3) of an I420 array."""
+    """RGB uint8 (H, W, 3) of an I420 array, with BT.601's matrix (for BT.709 planes, follow
+    with `bt601_to_bt709` where the colours matter)."""
     return cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)
 
 
-def from_rgb(rgb: np.ndarray) -> np.ndarray:
+def bt601_to_bt709(rgb: np.ndarray) -> np.ndarray:
+    """RGB uint8 that `to_rgb` decoded from BT.709 planes, as BT.709 decodes them (to within
+    rounding; colours beyond what BT.601 RGB holds stay clipped)."""
+    return cv2.transform(rgb, _601_TO_709)
+
+
+def from_rgb(rgb: np.ndarray, bt709: bool = False) -> np.ndarray:
     """I420 array of an RGB uint8 image with even sides; chroma is the mean of each 2x2 block
     (cv2's own RGB -> I420 takes one pixel of four, which aliases); ~3x faster than swscale."""
     h, w = rgb.shape[:2]
-    out = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)  # its luma, and chroma replaced below
-    _, u, v = planes(out)
-    uv = cv2.transform(cv2.resize(rgb, (w // 2, h // 2), interpolation=cv2.INTER_AREA), _RGB_TO_UV)
+    out = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)  # BT.601: its luma; chroma replaced below
+    y, u, v = planes(out)
+    m = rgb_to_yuv(bt709)
+    if bt709:
+        y[:] = cv2.transform(rgb, np.hstack([m[:1], [[16.0]]]))
+    uv = cv2.transform(cv2.resize(rgb, (w // 2, h // 2), interpolation=cv2.INTER_AREA),
+                       np.hstack([m[1:], [[128.0], [128.0]]]))
     u[:], v[:] = uv[..., 0], uv[..., 1]
     return out
 
 
 def paste_back_i420(frame: np.ndarray, original_crop: np.ndarray, edited_crop: np.ndarray,
-                    al: Alignment, feather: float = 0.12) -> np.ndarray:
+                    al: Alignment, feather: float = 0.12, bt709: bool = False) -> np.ndarray:
     """`align.paste_back` for an I420 frame: the feathered change (edited - original, RGB crop
     space) warped back over the crop's footprint, converted to a YUV change (chroma averaged
-    over its 2x2 pixels) and added to the planes; pixels outside the footprint stay bit-identical."""
+    over its 2x2 pixels; `bt709`: the planes' matrix) and added to the planes; pixels outside
+    the footprint stay bit-identical."""
     out = frame.copy()
     y, u, v = planes(out)
     change = warped_change(original_crop, edited_crop, al, y.shape, feather, grid=2)  # even edges for the chroma
@@ -56,12 +83,13 @@ def paste_back_i420(frame: np.ndarray, original_crop: np.ndarray, edited_crop: n
         return out
     back, (x0, y0, x1, y1) = change  # (h', w', 3) RGB change
     region = y[y0:y1, x0:x1]
-    region[:] = _add(region, cv2.transform(back, _RGB_TO_YUV[:1]))
+    m = rgb_to_yuv(bt709)
+    region[:] = _add(region, cv2.transform(back, m[:1]))
     # The mean over each 2x2 block (INTER_AREA at exactly half size) is the chroma change.
     small = cv2.resize(back, ((x1 - x0) // 2, (y1 - y0) // 2), interpolation=cv2.INTER_AREA)
     for plane, row in ((u, 1), (v, 2)):
         region = plane[y0 // 2:y1 // 2, x0 // 2:x1 // 2]
-        region[:] = _add(region, cv2.transform(small, _RGB_TO_YUV[row:row + 1]))
+        region[:] = _add(region, cv2.transform(small, m[row:row + 1]))
     return out
 
 

@@ -26,8 +26,9 @@ EXACT = dict(crf=0, pix_fmt="yuv444p", preset="ultrafast")
 
 
 def write_video(path: Path, frames: list[np.ndarray], pts: list[int], time_base: Fraction, rate: Fraction,
-                rotation: int = 0, audio: tuple[tuple[int, str], ...] = ()) -> Path:
-    """Encode upright `frames` (stored turned back by `rotation`) with AAC tones as long as the video."""
+                rotation: int = 0, audio: tuple[tuple[int, str], ...] = (), bt709: bool = False) -> Path:
+    """Encode upright `frames` (stored turned back by `rotation`) with AAC tones as long as the video;
+    `bt709`: converted and tagged as BT.709 (HD) video."""
     out = av.open(str(path), "w")
     h, w = from_upright(frames[0], rotation).shape[:2]
     v = out.add_stream("libx264", rate=rate, options={"crf": "12", "preset": "ultrafast"})
@@ -36,10 +37,14 @@ def write_video(path: Path, frames: list[np.ndarray], pts: list[int], time_base:
     v.time_base = v.codec_context.time_base = time_base
     if rotation:
         v.set_display_rotation(rotation)
+    if bt709:
+        v.codec_context.colorspace = v.codec_context.color_primaries = v.codec_context.color_trc = 1
     streams = [out.add_stream("aac", rate=r, layout=lay) for r, lay in audio]
     for img, p in zip(frames, pts):
         f = av.VideoFrame.from_ndarray(from_upright(img, rotation), format="rgb24")
         f.pts, f.time_base = p, time_base
+        if bt709:
+            f.colorspace = 1  # swscale converts to the encoder's YUV with BT.709's matrix
         out.mux(v.encode(f))
     out.mux(v.encode())
     seconds = float((2 * pts[-1] - pts[-2]) * time_base)
@@ -339,3 +344,24 @@ def test_yuv420p_output_keeps_the_decoded_pixels_outside_the_face(face, work, mo
             mask = keep if k == 0 else keep[::2, ::2] & keep[1::2, 1::2]
             assert np.array_equal(a[mask], b[mask])
         assert x.index not in _edited(stats) or not np.array_equal(x.image, y.image)
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_bt709_source_keeps_its_colour_tags_and_colours(face, work, model, rotation):
+    from ganivid.animate import animate
+
+    # HD video is tagged BT.709; an untagged output would show every pixel through BT.601.
+    # Unturned, the planes pass through; turned, frames go through RGB and back.
+    src = _cfr(face, work, f"hd{rotation}.mp4", n=6, bt709=True, rotation=rotation)
+    out, stats = work / f"hd{rotation}-out.mp4", work / f"hd{rotation}.csv"
+    assert probe(src).colour == (1, 1, 1)
+    animate(src, out, au=["AU12=1.0"], model=model, stats=stats, crf=0, preset="ultrafast")
+    assert probe(out).colour == (1, 1, 1)
+    for x, y in zip(read_frames(src, upright=True), read_frames(out, upright=True), strict=True):
+        keep = _outside(stats, x.index, x.image.shape[:2])
+        diff = np.abs(x.image.astype(int) - y.image)[keep]
+        # Turned frames round-trip through RGB (swscale rounds down on decoding: ~1.2 levels).
+        assert diff.max() == 0 if not rotation else diff.mean() < 1.5
+    plain = _cfr(face, work, f"sd{rotation}.mp4", n=2, rotation=rotation)
+    animate(plain, work / f"sd{rotation}-out.mp4", au=["AU12=1.0"], model=model, preset="ultrafast")
+    assert probe(plain).colour == probe(work / f"sd{rotation}-out.mp4").colour == (2, 2, 2)  # untagged stays so
