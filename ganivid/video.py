@@ -49,6 +49,9 @@ class AudioInfo:
     duration_s: float | None
 
 
+_COLOURS = {1: "BT.709", 2: "untagged (BT.601)", 5: "BT.601 (BT.470BG)", 6: "BT.601 (SMPTE 170M)", 9: "BT.2020"}
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What `probe` learns about a file: its video stream, rotation and audio streams."""
@@ -87,7 +90,7 @@ class VideoInfo:
             f"{self.path} ({self.format}): {dur}",
             f"video #{self.video_index}: {self.codec} {self.width}x{self.height} {self.pix_fmt}, "
             f"{float(self.fps):.3f} fps ({self.fps}), time base {self.time_base}, {frames}, "
-            f"rotation {self.rotation}",
+            f"rotation {self.rotation}, colours {_COLOURS.get(self.colour[0], f'AVColorSpace {self.colour[0]}')}",
         ]
         for a in self.audio:
             adur = f"{a.duration_s:.3f} s" if a.duration_s is not None else "unknown duration"

@@ -354,7 +354,7 @@ def test_bt709_source_keeps_its_colour_tags_and_colours(face, work, model, rotat
     # Unturned, the planes pass through; turned, frames go through RGB and back.
     src = _cfr(face, work, f"hd{rotation}.mp4", n=6, bt709=True, rotation=rotation)
     out, stats = work / f"hd{rotation}-out.mp4", work / f"hd{rotation}.csv"
-    assert probe(src).colour == (1, 1, 1)
+    assert probe(src).colour == (1, 1, 1) and "colours BT.709" in probe(src).summary()[1]
     animate(src, out, au=["AU12=1.0"], model=model, stats=stats, crf=0, preset="ultrafast")
     assert probe(out).colour == (1, 1, 1)
     for x, y in zip(read_frames(src, upright=True), read_frames(out, upright=True), strict=True):
