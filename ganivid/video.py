@@ -249,11 +249,11 @@ def _decode(container, stream, path: Path) -> Iterator[av.VideoFrame]:
 
 # Smaller frames decode on one thread faster than tracking or the generator use them; frame
 # threads would add ~40% CPU (0.34 of 0.82 ms at 640x360) and threads contending for the cores.
-_FRAME_THREADS_PIXELS = 500_000
+FRAME_THREADS_PIXELS = 500_000
 
 
 def _set_threads(stream, info: VideoInfo) -> None:
-    if info.width * info.height >= _FRAME_THREADS_PIXELS:
+    if info.width * info.height >= FRAME_THREADS_PIXELS:
         stream.thread_type = "AUTO"
     else:
         stream.thread_count = 1

@@ -20,7 +20,7 @@ import av
 
 from ganivid.errors import VideoError
 from ganivid.fileio import check_output, commit, temp_beside
-from ganivid.video import _FRAME_THREADS_PIXELS, _YUV_MATRICES, Frame, VideoInfo, _reason, from_upright, open_input
+from ganivid.video import _YUV_MATRICES, Frame, VideoInfo, _reason, from_upright, open_input
 from ganivid.yuv import from_rgb
 
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
@@ -44,6 +44,7 @@ class EncodeOptions:
     preset: str | None = None  # x264/x265 speed/size trade-off; None: DEFAULT_PRESET
     pix_fmt: str | None = None  # None: yuv420p, or yuv444p when an H.264/H.265 frame has an odd side
     audio: bool = True  # False drops every audio stream (--no-audio)
+    threads: int | None = None  # libx264's threads; None: frame threads, one set per core (ffmpeg's default)
 
 
 # x264's AVX-512 routines made run-to-run different output here (small frames, mbtree/AQ on):
@@ -165,12 +166,9 @@ class VideoWriter:
         s.width, s.height = t.width, t.height
         # Frame threads, as the ffmpeg command line uses: PyAV's default (slices) costs x264 ~12%
         # more CPU per frame and ~2% more bytes at the same CRF (benchmarks/animate_speed.py).
-        # Small frames encode on one x264 thread: ~12% less CPU (median 2.55 against 2.89 ms per
-        # 640x360 frame over 20 runs each, same size), and in `animate` the encoder has its own
-        # thread beside the generator anyway; decoding makes the same choice (video.py).
         s.thread_type = "AUTO"
-        if codec == "libx264" and t.width * t.height < _FRAME_THREADS_PIXELS:
-            s.thread_count = 1
+        if codec == "libx264" and o.threads is not None:
+            s.thread_count = o.threads
         try:
             s.pix_fmt = pix_fmt
         except (av.FFmpegError, ValueError) as ex:

@@ -365,3 +365,21 @@ def test_bt709_source_keeps_its_colour_tags_and_colours(face, work, model, rotat
     plain = _cfr(face, work, f"sd{rotation}.mp4", n=2, rotation=rotation)
     animate(plain, work / f"sd{rotation}-out.mp4", au=["AU12=1.0"], model=model, preset="ultrafast")
     assert probe(plain).colour == probe(work / f"sd{rotation}-out.mp4").colour == (2, 2, 2)  # untagged stays so
+
+
+def test_x264_runs_on_one_thread_beside_a_cpu_generator(face, work, model):
+    import os
+    import re
+
+    from ganivid.animate import animate
+
+    # x264 writes its settings into the stream: one thread when the generator keeps the CPU
+    # busy (small frames), its own frame threads for a plain encode.
+    src = _cfr(face, work, "threads.mp4", n=4)
+    animate(src, work / "threads-out.mp4", au=["AU12=1.0"], model=model, device="cpu")
+    threads = lambda p: int(re.search(rb" threads=(\d+) ", p.read_bytes()).group(1))  # noqa: E731
+    assert threads(work / "threads-out.mp4") == 1
+    with VideoWriter(work / "threads-plain.mp4", probe(src)) as w:
+        for f in read_frames(src):
+            w.write(f)
+    assert threads(work / "threads-plain.mp4") > 1 or os.cpu_count() == 1

@@ -326,7 +326,7 @@ def test_frame_threads_decode_the_same_frames(clips, name, monkeypatch):
     import ganivid.video
 
     one = list(read_frames(clips[name], yuv=True))  # small frames: one decoder thread
-    monkeypatch.setattr(ganivid.video, "_FRAME_THREADS_PIXELS", 0)  # every size: frame threads
+    monkeypatch.setattr(ganivid.video, "FRAME_THREADS_PIXELS", 0)  # every size: frame threads
     threaded = list(read_frames(clips[name], yuv=True))
     assert [(f.index, f.pts, f.duration, f.yuv) for f in threaded] == [(f.index, f.pts, f.duration, f.yuv) for f in one]
     assert all(np.array_equal(a.image, b.image) for a, b in zip(one, threaded))
