@@ -177,7 +177,7 @@ class VideoWriter:
         if t.colour[0] in _YUV_MATRICES:
             # The source's colour tags: untagged output would show a BT.709 source's colours
             # through BT.601 in most players (a visible shift of every pixel). RGB frames are
-            # converted with the same matrix (`from_rgb`, and `_bt709` for swscale).
+            # converted with the same matrix (`write`: from_rgb, or swscale via the frame's tag).
             cc = s.codec_context
             cc.colorspace, cc.color_primaries, cc.color_trc = t.colour
         self._bt709 = t.colour[0] == 1

@@ -31,7 +31,7 @@ def rgb_to_yuv(bt709: bool = False) -> np.ndarray:
 
 # RGB decoded from BT.709 planes with BT.601's matrix (cv2's I420 conversion) -> RGB as BT.709
 # decodes them. Both are linear in the planes, so this is one 3x3 map, and it commutes with the
-# crop's resampling: correcting a face crop costs what the whole frame would cost a thousandth of.
+# crop's resampling: it runs on the face crops only, not on whole frames.
 _601_TO_709 = np.linalg.solve(rgb_to_yuv(True).astype(np.float64), rgb_to_yuv(False)).astype(np.float32)
 
 
