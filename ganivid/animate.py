@@ -227,11 +227,15 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
                           crf, preset, codec, pix_fmt, audio, stats, dry_run, quiet, require_face, overwrite,
                           smooth_edits)
     reporter = _Reporter(quiet)
+    import cv2
+
+    cv2_threads = cv2.getNumThreads()  # `_run` may lower it: OpenCV's pool is process-wide
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             return _run(Path(input), output, opts, reporter, caught)
     finally:
+        cv2.setNumThreads(cv2_threads)
         reporter.collect(caught)
         reporter.reissue()
 
@@ -271,6 +275,12 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
         # 4 alternating runs each, benchmarks/animate_speed.py's clip). Without a CPU generator
         # to wait for (CUDA), frame threads are faster: the encoder is then what limits.
         writer.options = replace(writer.options, threads=1)
+        # OpenCV's pool likewise: the stages already run in parallel threads, and splitting
+        # their small warps and conversions across both cores cost +6 % end to end and +6 %
+        # without the generator (4 alternating runs each); `animate` restores it on return.
+        import cv2
+
+        cv2.setNumThreads(1)
     track_cfg = TrackConfig(detect_every=o.detect_every, encodings=o.faces.startswith("ref:"))
 
     t0, c0 = time.perf_counter(), time.process_time()

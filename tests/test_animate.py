@@ -383,3 +383,26 @@ def test_x264_runs_on_one_thread_beside_a_cpu_generator(face, work, model):
         for f in read_frames(src):
             w.write(f)
     assert threads(work / "threads-plain.mp4") > 1 or os.cpu_count() == 1
+
+
+def test_animate_leaves_opencvs_thread_pool_as_it_found_it(face, work, model):
+    import cv2
+
+    from ganivid.animate import animate
+    from ganivid.errors import NoFaceError
+
+    # On the CPU `animate` runs OpenCV on one thread (its stages are threads already); the
+    # pool is process-wide, so the caller gets its own setting back, after errors too.
+    src = _cfr(face, work, "cv2.mp4", n=3)
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(2)
+        animate(src, work / "cv2-out.mp4", au=["AU12=1.0"], model=model, device="cpu")
+        assert cv2.getNumThreads() == 2
+        blank = write_video(work / "cv2-blank.mp4", [np.full((240, 320, 3), 128, np.uint8)] * 3, [0, 1, 2],
+                            Fraction(1, 25), Fraction(25))
+        with pytest.raises(NoFaceError):  # raised after the pool was lowered
+            animate(blank, work / "cv2-blank-out.mp4", au=["AU12=1.0"], model=model, device="cpu", require_face=True)
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
