@@ -275,8 +275,8 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
         # 4 alternating runs each, benchmarks/animate_speed.py's clip). Without a CPU generator
         # to wait for (CUDA), frame threads are faster: the encoder is then what limits.
         writer.options = replace(writer.options, threads=1)
-        # OpenCV's pool likewise: the stages already run in parallel threads, and splitting
-        # their small warps and conversions across both cores cost +6 % end to end and +6 %
+        # OpenCV's pool likewise: the stages already run in parallel threads, and with their
+        # small warps and conversions on one thread each the pipeline ran 6 % faster, with and
         # without the generator (4 alternating runs each); `animate` restores it on return.
         import cv2
 
