@@ -67,6 +67,28 @@ def test_render_failures_stop_every_stage(engine):
 
     with pytest.raises(ValueError, match="decoder broke"):
         render(bad_frames(), plan_for, engine, lambda f: None)
+
+    assert threading.active_count() == before
+
+
+def test_a_failing_paste_stops_every_stage(engine, monkeypatch):
+    import ganivid.pipeline as pipeline
+
+    def paste(frame, *args):
+        if frame[0, 0, 0] == 255:
+            raise MemoryError("paste failed")
+        return paste_back(frame, *args)
+
+    monkeypatch.setattr(pipeline, "paste_back", paste)  # fault injection in our own stage
+    src = frames(40)
+    src[7].image[0, 0, 0] = 255
+    for f in src[:7]:
+        f.image[0, 0, 0] = 0
+    written: list[int] = []
+    before = threading.active_count()
+    with pytest.raises(MemoryError, match="paste failed"):
+        render(iter(src), lambda i: plan_for(1), engine, lambda f: written.append(f.index))
+    assert written == list(range(len(written))) and len(written) <= 7  # in order, none from after it
     assert threading.active_count() == before
 
 
