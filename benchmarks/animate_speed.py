@@ -1,11 +1,12 @@
 """Speed of `ganivid animate` on a generated 10 s 640x360 one-face clip; prints one JSON line.
 
 Measured in one run: per-stage ms/frame of the real pipeline, end-to-end fps, generator-only
-fps (the same engine on crops of the clip), a naive loop (detect every frame, batch 1,
-sequential), the pipeline with a zero-cost generator, and peak RSS of a 60 s vs the 10 s clip
-(each in its own process). The pipeline, the pipeline without the generator and the generator
-alone run in interleaved rounds (`--rounds`, default 3) and their medians are reported, each
-round's figures too: this VM's speed drifts from minute to minute. The same ratios come from CPU
+fps (the same engine on the pipeline's own crops and targets), a naive loop (detect every frame,
+batch 1, sequential), the pipeline with a zero-cost generator, and peak RSS of a 60 s vs the 10 s
+clip (each in its own process). The pipeline, the pipeline without the generator and the
+generator alone run in interleaved rounds (`--rounds`, default 3; the generator alone just
+before and just after each pipeline run) and the medians are reported, each round's figures
+too: this VM's speed drifts from minute to minute. The same ratios come from CPU
 time as well, and x264's default preset is compared with medium (CPU, size, PSNR).
 Model: models/ganivid.safetensors if present, else a randomly initialised generator with the
 architecture of training/ship.toml (the shipped model's), or of training/cpu.toml, or 128 px
@@ -131,25 +132,40 @@ def run_child(*args: str) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def generator_only(model: str, clip: Path, frames: int = 48) -> tuple[float, float]:
-    """(crops/s, CPU ms per crop) of the engine alone on real crops, targets all different."""
-    from ganivid.align import alignment_from_landmarks, crop_face
-    from ganivid.aus import expression
+def pipeline_work(model: str, clip: Path) -> tuple[list[np.ndarray], np.ndarray]:
+    """The crops and target AUs `animate` feeds its generator on `clip` (same analysis, smoothed
+    alignments and targets; crops cut from PyAV's RGB frames)."""
+    from ganivid.align import Alignment, crop_face
+    from ganivid.analysis import analyse_video, plan_edits
+    from ganivid.animate import AnimateOptions
+    from ganivid.curves import build_program
     from ganivid.engine import Engine
-    from ganivid.faces import DlibDetector
-    from ganivid.video import read_frames
+    from ganivid.tracking import TrackConfig
+    from ganivid.video import probe, read_frames
+
+    n = Engine.from_checkpoint(model, "cpu").image_size
+    info = probe(clip)
+    raw = analyse_video(info, TrackConfig(detect_every=AnimateOptions().detect_every), None, lambda: None)[0]
+    table, chosen, _, targets = plan_edits(raw, build_program(None, (), "smile:0.8"), "largest", "estimate", info)
+    rows: dict[int, list[int]] = {}
+    for i in np.flatnonzero(chosen):
+        rows.setdefault(int(table.frame[i]), []).append(int(i))
+    crops, aus = [], []
+    for f in read_frames(clip):
+        for i in rows.get(f.index, []):
+            crops.append(crop_face(f.image, Alignment(*map(float, table.params[i])), n))
+            aus.append(targets[i])
+    return crops, np.stack(aus)
+
+
+def generator_only(model: str, work: tuple[list[np.ndarray], np.ndarray]) -> tuple[float, float]:
+    """(crops/s, CPU ms per crop) of the engine alone, in its batches, on the pipeline's own crops
+    and targets (`pipeline_work`): the very work the pipeline's generator does."""
+    from ganivid.engine import Engine
 
     eng = Engine.from_checkpoint(model, "cpu")
-    det = DlibDetector()
-    crops = []
-    for f in read_frames(clip):
-        found = det.detect(f.image)
-        if found:
-            crops.append(crop_face(f.image, alignment_from_landmarks(found[0].landmarks), eng.image_size))
-        if len(crops) == frames:
-            break
-    targets = np.stack([expression("smile", 0.8 * (i + 1) / len(crops)) for i in range(len(crops))])
-    eng.edit(crops[:eng.batch_size], targets[:eng.batch_size] * 0.5)  # warm-up (allocations)
+    crops, targets = work
+    eng.edit(crops[:eng.batch_size], targets[:eng.batch_size] * 0.5)  # warm-up (allocations), not cached
     t, cpu = time.perf_counter(), time.process_time()
     for i in range(0, len(crops), eng.batch_size):
         eng.edit(crops[i:i + eng.batch_size], targets[i:i + eng.batch_size])
@@ -230,17 +246,22 @@ def main() -> None:
     # This VM's speed drifts by 10-30 % from minute to minute (other tenants on the host), so
     # the pipeline, the pipeline without the generator and the generator alone are measured in
     # interleaved rounds: each ratio is taken within a round, and the medians are reported.
+    # Each pipeline run is bracketed by two generator-only runs of the same work (same length,
+    # ~7 s each), and compared with their mean: a steady drift of the VM's speed cancels.
+    gen_work = pipeline_work(str(model), clip10)
     rounds = []
     for k in range(args.rounds):
+        before = generator_only(str(model), gen_work)
         e2e = run_child(str(clip10), str(work / "out10.mp4"), str(model), "real", "1")
+        after = generator_only(str(model), gen_work)
         nogen = run_child(str(clip10), str(work / "nogen10.mp4"), str(model), "null", "1")
-        gen_fps, gen_cpu = generator_only(str(model), clip10)
-        rounds.append((e2e, nogen, gen_fps, gen_cpu))
+        gen_fps = 2 / (1 / before[0] + 1 / after[0])  # the mean time per crop, as a rate
+        rounds.append((e2e, nogen, gen_fps, (before[1] + after[1]) / 2, (before[0], after[0])))
     long = run_child(str(clip60), str(work / "out60.mp4"), str(model), "real", "1")
     # The CLI's own setting: torch's default thread count (one per core) for the generator.
     e2e_default = run_child(str(clip10), str(work / "out10d.mp4"), str(model), "real", str(default_threads))
     torch.set_num_threads(default_threads)
-    gen_default_fps, _ = generator_only(str(model), clip10)
+    gen_default_fps, _ = generator_only(str(model), gen_work)
     torch.set_num_threads(1)
     naive_fps, naive_cpu = naive(str(model), clip10, work / "naive10.mp4")
     foreign = None if busy0 is None else max(0.0, (busy_cpu_s() - busy0) - (own_cpu_s() - own0)) / (
@@ -250,11 +271,12 @@ def main() -> None:
     # call), as generator-only and naive do; the whole call's rate is reported too.
     steady = lambda r: r["frames"] / (r["times"]["analyse_wall"] + r["times"]["render_wall"])  # noqa: E731
     per_round = [{"end_to_end_fps": round(steady(e), 2), "generator_only_fps": round(g, 2),
+                  "generator_only_fps_before_after": [round(x, 2) for x in ba],
                   "pipeline_no_generator_fps": round(steady(z), 1), "e2e_over_generator": round(steady(e) / g, 3)}
-                 for e, z, g, _ in rounds]
+                 for e, z, g, _, ba in rounds]
     # The round with the median e2e/generator ratio supplies the per-stage breakdown.
     order = sorted(range(len(rounds)), key=lambda i: per_round[i]["e2e_over_generator"])
-    e2e, nogen, gen_fps, gen_cpu = rounds[order[len(order) // 2]]
+    e2e, nogen, gen_fps, gen_cpu, _ = rounds[order[len(order) // 2]]
     median = lambda key: float(np.median([r[key] for r in per_round]))  # noqa: E731
     e2e_fps, nogen_fps, gen_fps = median("end_to_end_fps"), median("pipeline_no_generator_fps"), median("generator_only_fps")
     n = e2e["frames"]
