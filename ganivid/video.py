@@ -50,6 +50,7 @@ class AudioInfo:
 
 
 _COLOURS = {1: "BT.709", 2: "untagged (BT.601)", 5: "BT.601 (BT.470BG)", 6: "BT.601 (SMPTE 170M)", 9: "BT.2020"}
+_HDR = {16: "PQ (HDR10)", 18: "HLG (HDR)"}  # AVColorTransferCharacteristic
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ class VideoInfo:
             f"{self.path} ({self.format}): {dur}",
             f"video #{self.video_index}: {self.codec} {self.width}x{self.height} {self.pix_fmt}, "
             f"{float(self.fps):.3f} fps ({self.fps}), time base {self.time_base}, {frames}, "
-            f"rotation {self.rotation}, colours {_COLOURS.get(self.colour[0], f'AVColorSpace {self.colour[0]}')}",
+            f"rotation {self.rotation}, colours {_COLOURS.get(self.colour[0], f'AVColorSpace {self.colour[0]}')}"
+            + (f", {_HDR[self.colour[2]]}" if self.colour[2] in _HDR else ""),
         ]
         for a in self.audio:
             adur = f"{a.duration_s:.3f} s" if a.duration_s is not None else "unknown duration"
@@ -359,6 +361,9 @@ def _grey(f: av.VideoFrame) -> np.ndarray:
 # AVColorSpace values whose planes ganivid.yuv converts as swscale does: BT.709 (1), and BT.601
 # (5, 6) or untagged (2), which swscale treats as BT.601. Others (BT.2020...) come as RGB.
 _YUV_MATRICES = (1, 2, 5, 6)
+# ... and those whose tags the writer copies: BT.2020 (9) as well, decoded to RGB and encoded
+# back by swscale with its own matrix (phones film HDR as BT.2020 with HLG or PQ).
+_TAGGED_MATRICES = (*_YUV_MATRICES, 9)
 
 
 def _make_frame(f: av.VideoFrame, index: int, pts: int, duration: int, info: VideoInfo, upright: bool,

@@ -20,7 +20,7 @@ import av
 
 from ganivid.errors import VideoError
 from ganivid.fileio import check_output, commit, temp_beside
-from ganivid.video import _YUV_MATRICES, Frame, VideoInfo, _reason, from_upright, open_input
+from ganivid.video import _TAGGED_MATRICES, _YUV_MATRICES, Frame, VideoInfo, _reason, from_upright, open_input
 from ganivid.yuv import from_rgb
 
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
@@ -51,6 +51,14 @@ class EncodeOptions:
 # every AVX-512 CPU has these older extensions, so naming them drops only AVX-512, at no
 # measurable speed cost, and identical frames encode to identical files.
 _X264_NO_AVX512 = "asm=MMX2,SSE2Fast,SSSE3,SSE4.2,LZCNT,AVX,FMA3,BMI2,AVX2,Cache64"
+
+
+def _bits(pix_fmt: str) -> int:
+    """Bits per sample of a pixel format's first component (8 if unknown)."""
+    try:
+        return av.VideoFormat(pix_fmt).components[0].bits
+    except (ValueError, av.FFmpegError):
+        return 8
 
 
 @functools.cache
@@ -174,13 +182,18 @@ class VideoWriter:
         except (av.FFmpegError, ValueError) as ex:
             raise VideoError(f"unknown pixel format {pix_fmt!r} (--pix-fmt); e.g. yuv420p, yuv444p") from ex
         s.time_base = t.time_base  # mp4/mov keep it; mkv/webm use 1/1000 regardless
-        if t.colour[0] in _YUV_MATRICES:
+        if t.colour[0] in _TAGGED_MATRICES:
             # The source's colour tags: untagged output would show a BT.709 source's colours
-            # through BT.601 in most players (a visible shift of every pixel). RGB frames are
-            # converted with the same matrix (`write`: from_rgb, or swscale via the frame's tag).
+            # through BT.601 in most players (a visible shift of every pixel), and HDR as SDR. RGB
+            # frames are converted with the same matrix (`write`: from_rgb, or swscale via the
+            # frame's tag).
             cc = s.codec_context
             cc.colorspace, cc.color_primaries, cc.color_trc = t.colour
-        self._bt709 = t.colour[0] == 1
+        self._matrix = t.colour[0] if t.colour[0] in _TAGGED_MATRICES else 2
+        self._bt709 = self._matrix == 1
+        if o.pix_fmt is None and t.pix_fmt is not None and _bits(t.pix_fmt) > 8:
+            self._notice(f"{_bits(t.pix_fmt)}-bit source ({t.pix_fmt}): ganivid edits 8-bit frames, so the output "
+                         f"is 8-bit {pix_fmt}; smooth gradients may band, HDR ones most")
         s.codec_context.time_base = t.time_base
         if t.display_matrix is not None:
             s.set_display_matrix(t.display_matrix)
@@ -234,11 +247,11 @@ class VideoWriter:
                                    (h, w, 3), "rgb24")
         if image.shape != want or image.dtype.name != "uint8" or (frame.yuv and (h % 2 or w % 2)):
             raise ValueError(f"frame image is {image.dtype}{image.shape}, expected uint8{want}")
-        if layout == "rgb24" and self._video.pix_fmt == "yuv420p" and h % 2 == w % 2 == 0:
+        if layout == "rgb24" and self._video.pix_fmt == "yuv420p" and h % 2 == w % 2 == 0 and self._matrix in _YUV_MATRICES:
             image, layout = from_rgb(image, self._bt709), "yuv420p"  # cv2: ~6x faster than PyAV's swscale conversion
         vf = av.VideoFrame.from_ndarray(image, format=layout)
-        if self._bt709:
-            vf.colorspace = 1  # RGB for another pix_fmt: swscale converts with this frame's matrix
+        if self._matrix in (1, 9):
+            vf.colorspace = self._matrix  # RGB for swscale: converted with this frame's matrix
         vf.pts, vf.time_base = frame.pts, self.template.time_base
         self._durations[frame.pts] = frame.duration
         self._last_pts = frame.pts

@@ -26,25 +26,27 @@ EXACT = dict(crf=0, pix_fmt="yuv444p", preset="ultrafast")
 
 
 def write_video(path: Path, frames: list[np.ndarray], pts: list[int], time_base: Fraction, rate: Fraction,
-                rotation: int = 0, audio: tuple[tuple[int, str], ...] = (), bt709: bool = False) -> Path:
+                rotation: int = 0, audio: tuple[tuple[int, str], ...] = (), bt709: bool = False,
+                colour: tuple[int, int, int] | None = None, pix_fmt: str | None = None) -> Path:
     """Encode upright `frames` (stored turned back by `rotation`) with AAC tones as long as the video;
-    `bt709`: converted and tagged as BT.709 (HD) video."""
+    `bt709`: converted and tagged as BT.709 (HD) video; `colour`: any (matrix, primaries, transfer) tags."""
+    colour = (1, 1, 1) if bt709 else colour
     out = av.open(str(path), "w")
     h, w = from_upright(frames[0], rotation).shape[:2]
     v = out.add_stream("libx264", rate=rate, options={"crf": "12", "preset": "ultrafast"})
     v.width, v.height = w, h
-    v.pix_fmt = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"
+    v.pix_fmt = pix_fmt or ("yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p")
     v.time_base = v.codec_context.time_base = time_base
     if rotation:
         v.set_display_rotation(rotation)
-    if bt709:
-        v.codec_context.colorspace = v.codec_context.color_primaries = v.codec_context.color_trc = 1
+    if colour:
+        v.codec_context.colorspace, v.codec_context.color_primaries, v.codec_context.color_trc = colour
     streams = [out.add_stream("aac", rate=r, layout=lay) for r, lay in audio]
     for img, p in zip(frames, pts):
         f = av.VideoFrame.from_ndarray(from_upright(img, rotation), format="rgb24")
         f.pts, f.time_base = p, time_base
-        if bt709:
-            f.colorspace = 1  # swscale converts to the encoder's YUV with BT.709's matrix
+        if colour:
+            f.colorspace = colour[0]  # swscale converts to the encoder's YUV with this matrix
         out.mux(v.encode(f))
     out.mux(v.encode())
     seconds = float((2 * pts[-1] - pts[-2]) * time_base)
@@ -365,6 +367,24 @@ def test_bt709_source_keeps_its_colour_tags_and_colours(face, work, model, rotat
     plain = _cfr(face, work, f"sd{rotation}.mp4", n=2, rotation=rotation)
     animate(plain, work / f"sd{rotation}-out.mp4", au=["AU12=1.0"], model=model, preset="ultrafast")
     assert probe(plain).colour == probe(work / f"sd{rotation}-out.mp4").colour == (2, 2, 2)  # untagged stays so
+
+
+def test_hdr_bt2020_source_keeps_its_tags_and_colours(face, work, model):
+    from ganivid.animate import animate
+
+    # A phone's HDR video: 10-bit BT.2020 with HLG. Untagged, players would show it as SDR
+    # BT.601; it goes through 8-bit RGB (swscale with BT.2020's matrix both ways), with a notice.
+    src = _cfr(face, work, "hlg.mp4", n=4, colour=(9, 9, 18), pix_fmt="yuv420p10le")
+    out, stats = work / "hlg-out.mp4", work / "hlg.csv"
+    assert "colours BT.2020, HLG (HDR)" in probe(src).summary()[1]
+    r = animate(src, out, au=["AU12=1.0"], model=model, stats=stats, crf=0, preset="ultrafast")
+    assert any("10-bit source (yuv420p10le)" in w for w in r.warnings)
+    assert probe(out).colour == (9, 9, 18)
+    for x, y in zip(read_frames(src), read_frames(out), strict=True):
+        keep = _outside(stats, x.index, x.image.shape[:2])
+        # Read back with BT.2020's matrix, as tagged: 1.6 levels from 10 to 8 bits and back
+        # through RGB; encoded with BT.601's matrix instead (cv2's fast path) it is 3.4.
+        assert np.abs(x.image.astype(int) - y.image)[keep].mean() < 2.2
 
 
 def test_x264_runs_on_one_thread_beside_a_cpu_generator(face, work, model):
