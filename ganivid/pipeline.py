@@ -19,7 +19,7 @@ import numpy as np
 from ganivid.align import Alignment, crop_face, paste_back
 from ganivid.engine import Engine, Pending
 from ganivid.video import Frame
-from ganivid.yuv import bt601_to_bt709, paste_back_i420, to_rgb
+from ganivid.yuv import from_bt601, paste_back_i420, to_rgb
 
 _END = object()
 
@@ -196,8 +196,8 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
                 t = time.perf_counter()
                 rgb = to_rgb(frame.image) if frame.yuv and jobs else frame.image
                 crops = [crop_face(rgb, j.alignment, n) for j in jobs]
-                if frame.bt709:  # to_rgb decodes BT.601; the crops alone need the true colours
-                    crops = [bt601_to_bt709(c) for c in crops]
+                if frame.yuv:  # to_rgb decodes BT.601; the crops alone need the planes' own matrix
+                    crops = [from_bt601(c, frame.matrix) for c in crops]
                 clock.crop += time.perf_counter() - t
                 stages.put(stages.q_in, _Item(frame, jobs, crops))
             stages.put(stages.q_in, _END)
@@ -214,7 +214,7 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
                 f = item.frame
                 for job, crop, edit in zip(item.jobs, item.crops, item.edits):
                     edited = smoother(job.track, f.index, f.time_s, crop, edit.get().image)
-                    image = (paste_back_i420(image, crop, edited, job.alignment, bt709=f.bt709) if f.yuv
+                    image = (paste_back_i420(image, crop, edited, job.alignment, matrix=f.matrix) if f.yuv
                              else paste_back(image, crop, edited, job.alignment))
                 clock.paste += time.perf_counter() - t
                 stages.put(stages.q_write, replace(item.frame, image=image) if item.jobs else item.frame)

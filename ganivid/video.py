@@ -32,8 +32,8 @@ class Frame:
     time_s: float  # seconds since the stream's start (first frame at 0.0)
     duration: int  # time-base units until the next frame (last frame: until the stream's end)
     image: np.ndarray
-    yuv: bool = False  # image holds I420 planes (H*3/2, W) (see ganivid.yuv), not RGB
-    bt709: bool = False  # those planes use BT.709's colour matrix, not BT.601's (RGB is converted already)
+    yuv: bool = False  # image holds I420 planes (H*3/2, W) (see ganivid.yuv), uint16 if 10-bit, not RGB
+    matrix: int = 2  # AVColorSpace of those planes: 1 BT.709, 9 BT.2020, else BT.601 (RGB is converted already)
 
 
 @dataclass(frozen=True)
@@ -271,9 +271,9 @@ def read_frames(path: str | Path, start: float | None = None, *, upright: bool =
             yields frames from the first one at or after `start`.
         upright: return images as a player shows them (see `to_upright`).
         grey: images are grey uint8 (H, W) (see `_grey`): for face tracking, ~4x cheaper than RGB.
-        yuv: frames decoded as 8-bit limited-range 4:2:0 with even sides and BT.601 or BT.709
-            colours (most video) come as I420 planes without any colour conversion (`Frame.yuv`,
-            `Frame.bt709`); other frames, and turned ones, as RGB.
+        yuv: frames decoded as 8- or 10-bit limited-range 4:2:0 with even sides and BT.601,
+            BT.709 or BT.2020 colours (most video) come as I420 planes without any colour
+            conversion (`Frame.yuv`, `Frame.matrix`); other frames, and turned ones, as RGB.
     Raises:
         VideoError: the file cannot be opened or decoded.
     """
@@ -358,12 +358,11 @@ def _grey(f: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(y) if full else cv2.LUT(y, _LUMA_LUT)
 
 
-# AVColorSpace values whose planes ganivid.yuv converts as swscale does: BT.709 (1), and BT.601
-# (5, 6) or untagged (2), which swscale treats as BT.601. Others (BT.2020...) come as RGB.
-_YUV_MATRICES = (1, 2, 5, 6)
-# ... and those whose tags the writer copies: BT.2020 (9) as well, decoded to RGB and encoded
-# back by swscale with its own matrix (phones film HDR as BT.2020 with HLG or PQ).
-_TAGGED_MATRICES = (*_YUV_MATRICES, 9)
+# AVColorSpace values whose planes ganivid.yuv converts as swscale does, and whose tags the writer
+# copies: BT.709 (1), BT.2020 (9; phones film HDR in it, with HLG or PQ), and BT.601 (5, 6) or
+# untagged (2), which swscale treats as BT.601. Others come as RGB and are written untagged.
+_YUV_MATRICES = (1, 2, 5, 6, 9)
+_PLANES = ("yuv420p", "yuv420p10le")  # 4:2:0 formats that pass as planes (8 and 10 bits)
 
 
 def _make_frame(f: av.VideoFrame, index: int, pts: int, duration: int, info: VideoInfo, upright: bool,
@@ -371,9 +370,9 @@ def _make_frame(f: av.VideoFrame, index: int, pts: int, duration: int, info: Vid
     """One `Frame` from a decoded PyAV frame (RGB, grey (H, W) if `grey`, I420 if `yuv` and possible)."""
     time_s = float((pts - info.start_pts) * info.time_base)
     turn = upright and info.rotation
-    if (yuv and not turn and f.format.name == "yuv420p" and f.color_range != 2 and f.width % 2 == f.height % 2 == 0
+    if (yuv and not turn and f.format.name in _PLANES and f.color_range != 2 and f.width % 2 == f.height % 2 == 0
             and int(f.colorspace) in _YUV_MATRICES):  # (H*3/2, W): the planes as decoded
-        return Frame(index, pts, time_s, duration, f.to_ndarray(), yuv=True, bt709=int(f.colorspace) == 1)
+        return Frame(index, pts, time_s, duration, f.to_ndarray(), yuv=True, matrix=int(f.colorspace))
     image = _grey(f) if grey else f.to_ndarray(format="rgb24")
     if turn:
         image = to_upright(image, info.rotation)

@@ -20,7 +20,7 @@ import av
 
 from ganivid.errors import VideoError
 from ganivid.fileio import check_output, commit, temp_beside
-from ganivid.video import _TAGGED_MATRICES, _YUV_MATRICES, Frame, VideoInfo, _reason, from_upright, open_input
+from ganivid.video import _PLANES, _YUV_MATRICES, Frame, VideoInfo, _reason, from_upright, open_input
 from ganivid.yuv import from_rgb
 
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
@@ -142,14 +142,16 @@ class VideoWriter:
     def _add_video(self) -> None:
         t, o = self.template, self.options
         codec = o.codec or _DEFAULT_CODEC.get(self._fmt, "libx264")
-        pix_fmt = o.pix_fmt or "yuv420p"
+        # 10-bit video (phones' HDR) stays 10-bit where the encoder has it: its planes pass through.
+        deep = t.pix_fmt == "yuv420p10le" and codec in ("libx264", "libx265")
+        pix_fmt = o.pix_fmt or ("yuv420p10le" if deep else "yuv420p")
         odd = t.width % 2 or t.height % 2
-        if odd and codec in _EVEN_420 and pix_fmt in ("yuv420p", "yuvj420p", "nv12", "yuv422p"):
+        if odd and codec in _EVEN_420 and pix_fmt in ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuv420p10le"):
             if o.pix_fmt is not None:
                 raise VideoError(f"{codec} cannot store {t.width}x{t.height} in {pix_fmt} (needs even sides); "
                                  "use --pix-fmt yuv444p, or a .webm output (VP9)")
-            pix_fmt = "yuv444p"
-            self._notice(f"odd frame size {t.width}x{t.height}: encoding {codec} as yuv444p to keep it exact "
+            pix_fmt = "yuv444p10le" if deep else "yuv444p"
+            self._notice(f"odd frame size {t.width}x{t.height}: encoding {codec} as {pix_fmt} to keep it exact "
                          "(some players cannot play 4:4:4; --pix-fmt chooses)")
         opts: dict[str, str] = {}
         if codec in ("libx264", "libx265"):
@@ -182,18 +184,17 @@ class VideoWriter:
         except (av.FFmpegError, ValueError) as ex:
             raise VideoError(f"unknown pixel format {pix_fmt!r} (--pix-fmt); e.g. yuv420p, yuv444p") from ex
         s.time_base = t.time_base  # mp4/mov keep it; mkv/webm use 1/1000 regardless
-        if t.colour[0] in _TAGGED_MATRICES:
+        if t.colour[0] in _YUV_MATRICES:
             # The source's colour tags: untagged output would show a BT.709 source's colours
             # through BT.601 in most players (a visible shift of every pixel), and HDR as SDR. RGB
             # frames are converted with the same matrix (`write`: from_rgb, or swscale via the
             # frame's tag).
             cc = s.codec_context
             cc.colorspace, cc.color_primaries, cc.color_trc = t.colour
-        self._matrix = t.colour[0] if t.colour[0] in _TAGGED_MATRICES else 2
-        self._bt709 = self._matrix == 1
-        if o.pix_fmt is None and t.pix_fmt is not None and _bits(t.pix_fmt) > 8:
-            self._notice(f"{_bits(t.pix_fmt)}-bit source ({t.pix_fmt}): ganivid edits 8-bit frames, so the output "
-                         f"is 8-bit {pix_fmt}; smooth gradients may band, HDR ones most")
+        self._matrix = t.colour[0] if t.colour[0] in _YUV_MATRICES else 2
+        if o.pix_fmt is None and t.pix_fmt is not None and _bits(t.pix_fmt) > _bits(pix_fmt):
+            self._notice(f"{_bits(t.pix_fmt)}-bit source ({t.pix_fmt}) written as {_bits(pix_fmt)}-bit {pix_fmt} "
+                         f"({codec} here keeps 10 bits in yuv420p10le only); smooth gradients may band, HDR ones most")
         s.codec_context.time_base = t.time_base
         if t.display_matrix is not None:
             s.set_display_matrix(t.display_matrix)
@@ -228,8 +229,9 @@ class VideoWriter:
 
     @property
     def takes_i420(self) -> bool:
-        """I420 frames (`Frame.yuv`) reach the encoder of this open writer without any conversion."""
-        return self._out is not None and self._video.pix_fmt == "yuv420p"
+        """I420 frames (`Frame.yuv`) of its bit depth reach the encoder of this open writer without
+        any conversion (of another bit depth: swscale converts)."""
+        return self._out is not None and self._video.pix_fmt in _PLANES
 
     def write(self, frame: Frame) -> None:
         """Encode one frame (RGB, or I420 in stored orientation) at its own timestamp; frames must
@@ -239,16 +241,19 @@ class VideoWriter:
         if self._last_pts is not None and frame.pts <= self._last_pts:
             raise ValueError(f"frame pts {frame.pts} is not after the previous frame's {self._last_pts}")
         h, w = self.template.height, self.template.width
-        if frame.yuv:  # I420 planes as decoded: no colour conversion at all for yuv420p output
-            image, want, layout = frame.image, (h * 3 // 2, w), "yuv420p"
+        dtype = "uint8"
+        if frame.yuv:  # I420 planes as decoded: no colour conversion at all for output of their format
+            deep = frame.image.dtype.name == "uint16"
+            image, want, layout = frame.image, (h * 3 // 2, w), "yuv420p10le" if deep else "yuv420p"
+            dtype = frame.image.dtype.name if deep else dtype
         else:
             turned = self.upright and self.template.rotation
             image, want, layout = (from_upright(frame.image, self.template.rotation) if turned else frame.image,
                                    (h, w, 3), "rgb24")
-        if image.shape != want or image.dtype.name != "uint8" or (frame.yuv and (h % 2 or w % 2)):
-            raise ValueError(f"frame image is {image.dtype}{image.shape}, expected uint8{want}")
-        if layout == "rgb24" and self._video.pix_fmt == "yuv420p" and h % 2 == w % 2 == 0 and self._matrix in _YUV_MATRICES:
-            image, layout = from_rgb(image, self._bt709), "yuv420p"  # cv2: ~6x faster than PyAV's swscale conversion
+        if image.shape != want or image.dtype.name != dtype or (frame.yuv and (h % 2 or w % 2)):
+            raise ValueError(f"frame image is {image.dtype}{image.shape}, expected {dtype}{want}")
+        if layout == "rgb24" and self._video.pix_fmt == "yuv420p" and h % 2 == w % 2 == 0:
+            image, layout = from_rgb(image, self._matrix), "yuv420p"  # cv2: ~6x faster than PyAV's swscale conversion
         vf = av.VideoFrame.from_ndarray(image, format=layout)
         if self._matrix in (1, 9):
             vf.colorspace = self._matrix  # RGB for swscale: converted with this frame's matrix

@@ -1,12 +1,13 @@
-"""I420 frames: 8-bit 4:2:0 planes in one (H*3/2, W) uint8 array (Y, then U, then V; cv2's and
-PyAV's layout) for the render pass of `animate`.
+"""I420 frames: 4:2:0 planes in one (H*3/2, W) array (Y, then U, then V; cv2's and PyAV's
+layout), uint8 for 8-bit video, uint16 for 10-bit (yuv420p10le), for the render pass of `animate`.
 
 Decoded pixels stay in YUV from decoder to encoder: a frame is converted to RGB only to crop its
 faces, and an edit is added to the planes as a change (like `align.paste_back`), so every pixel
-the edit does not touch reaches the encoder exactly as decoded. The RGB round trip it replaces
-moved luma by ~1 level on average and cost ~3 ms of a 640x360 frame's ~8 ms outside the
-generator (swscale's RGB -> YUV alone 2.1 ms). Colours are limited range, with the BT.709
-matrix for video tagged BT.709 (most HD video) and BT.601 otherwise, as PyAV/swscale decode it."""
+the edit does not touch reaches the encoder exactly as decoded, at its own bit depth. The RGB
+round trip it replaces moved luma by ~1 level on average and cost ~3 ms of a 640x360 frame's
+~8 ms outside the generator (swscale's RGB -> YUV alone 2.1 ms). Colours are limited range, with
+the matrix the video is tagged with (`matrix`, FFmpeg's AVColorSpace: 1 BT.709, most HD video;
+9 BT.2020, phones' HDR; anything else BT.601, as PyAV/swscale decode them)."""
 from __future__ import annotations
 
 import functools
@@ -16,23 +17,28 @@ import numpy as np
 
 from ganivid.align import Alignment, warped_change
 
-_KR_KB = {False: (0.299, 0.114), True: (0.2126, 0.0722)}  # luma weights of red and blue: BT.601, BT.709
+_KR_KB = {1: (0.2126, 0.0722), 9: (0.2627, 0.0593)}  # luma weights of red and blue by AVColorSpace
+_BT601 = (0.299, 0.114)  # every other matrix value, as swscale treats them
 
 
 @functools.cache
-def rgb_to_yuv(bt709: bool = False) -> np.ndarray:
-    """3x3 float32: an RGB change (0..255) -> the limited-range Y, U, V change (rows), in BT.601
-    (cv2's RGB<->I420 matrix) or BT.709."""
-    kr, kb = _KR_KB[bt709]
+def rgb_to_yuv(matrix: int = 2) -> np.ndarray:
+    """3x3 float32: an RGB change (0..255) -> the limited-range 8-bit Y, U, V change (rows), with
+    the colour matrix of AVColorSpace `matrix` (BT.601 is cv2's RGB<->I420 matrix)."""
+    kr, kb = _KR_KB.get(int(matrix), _BT601)
     y = np.array([kr, 1 - kr - kb, kb])
     u, v = (np.eye(3)[2] - y) / (2 * (1 - kb)), (np.eye(3)[0] - y) / (2 * (1 - kr))
     return (np.stack([219 * y, 224 * u, 224 * v]) / 255).astype(np.float32)
 
 
-# RGB decoded from BT.709 planes with BT.601's matrix (cv2's I420 conversion) -> RGB as BT.709
-# decodes them. Both are linear in the planes, so this is one 3x3 map, and it commutes with the
-# crop's resampling: it runs on the face crops only, not on whole frames.
-_601_TO_709 = np.linalg.solve(rgb_to_yuv(True).astype(np.float64), rgb_to_yuv(False)).astype(np.float32)
+@functools.cache
+def _from_601(matrix: int) -> np.ndarray | None:
+    """RGB decoded from `matrix` planes with BT.601's matrix (cv2's I420 conversion) -> RGB as that
+    matrix decodes them. Both are linear in the planes, so this is one 3x3 map, and it commutes
+    with the crop's resampling: it runs on the face crops only, not on whole frames. None: BT.601."""
+    if _KR_KB.get(int(matrix), _BT601) == _BT601:
+        return None
+    return np.linalg.solve(rgb_to_yuv(matrix).astype(np.float64), rgb_to_yuv(2)).astype(np.float32)
 
 
 def planes(i420: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -44,23 +50,26 @@ def planes(i420: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def to_rgb(i420: np.ndarray) -> np.ndarray:
-    """RGB uint8 (H, W, 3) of an I420 array, with BT.601's matrix (for BT.709 planes, follow
-    with `bt601_to_bt709` where the colours matter)."""
+    """RGB uint8 (H, W, 3) of an I420 array (10-bit: rounded to 8 bits first), with BT.601's
+    matrix (for other planes, follow with `from_bt601` where the colours matter)."""
+    if i420.dtype == np.uint16:
+        i420 = np.minimum((i420 + 2) >> 2, 255).astype(np.uint8)
     return cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)
 
 
-def bt601_to_bt709(rgb: np.ndarray) -> np.ndarray:
-    """RGB uint8 that `to_rgb` decoded from BT.709 planes, as BT.709 decodes them (to within
-    rounding; colours beyond what BT.601 RGB holds stay clipped)."""
-    return cv2.transform(rgb, _601_TO_709)
+def from_bt601(rgb: np.ndarray, matrix: int) -> np.ndarray:
+    """RGB uint8 that `to_rgb` decoded from planes of AVColorSpace `matrix`, as that matrix decodes
+    them (to within rounding; colours beyond what BT.601 RGB holds stay clipped)."""
+    m = _from_601(matrix)
+    return rgb if m is None else cv2.transform(rgb, m)
 
 
-def from_rgb(rgb: np.ndarray, bt709: bool = False) -> np.ndarray:
-    """I420 array of an RGB uint8 image with even sides; chroma is the mean of each 2x2 block
+def from_rgb(rgb: np.ndarray, matrix: int = 2) -> np.ndarray:
+    """8-bit I420 array of an RGB uint8 image with even sides; chroma is the mean of each 2x2 block
     (cv2's own RGB -> I420 takes one pixel of four, which aliases); ~3x faster than swscale."""
     h, w = rgb.shape[:2]
-    m = rgb_to_yuv(bt709)
-    if bt709:  # cv2 has BT.601's luma only
+    m = rgb_to_yuv(matrix)
+    if _from_601(matrix) is not None:  # cv2 has BT.601's luma only
         out = np.empty((h * 3 // 2, w), np.uint8)
         out[:h] = cv2.transform(rgb, np.hstack([m[:1], [[16.0]]]))
     else:
@@ -73,11 +82,11 @@ def from_rgb(rgb: np.ndarray, bt709: bool = False) -> np.ndarray:
 
 
 def paste_back_i420(frame: np.ndarray, original_crop: np.ndarray, edited_crop: np.ndarray,
-                    al: Alignment, feather: float = 0.12, bt709: bool = False) -> np.ndarray:
-    """`align.paste_back` for an I420 frame: the feathered change (edited - original, RGB crop
-    space) warped back over the crop's footprint, converted to a YUV change (chroma averaged
-    over its 2x2 pixels; `bt709`: the planes' matrix) and added to the planes; pixels outside
-    the footprint stay bit-identical."""
+                    al: Alignment, feather: float = 0.12, matrix: int = 2) -> np.ndarray:
+    """`align.paste_back` for an I420 frame (8- or 10-bit): the feathered change (edited -
+    original, RGB crop space) warped back over the crop's footprint, converted to a YUV change
+    (chroma averaged over its 2x2 pixels; `matrix`: the planes' AVColorSpace) and added to the
+    planes; pixels outside the footprint stay bit-identical."""
     out = frame.copy()
     y, u, v = planes(out)
     change = warped_change(original_crop, edited_crop, al, y.shape, feather, grid=2)  # even edges for the chroma
@@ -85,16 +94,18 @@ def paste_back_i420(frame: np.ndarray, original_crop: np.ndarray, edited_crop: n
         return out
     back, (x0, y0, x1, y1) = change  # (h', w', 3) RGB change
     region = y[y0:y1, x0:x1]
-    m = rgb_to_yuv(bt709)
-    region[:] = _add(region, cv2.transform(back, m[:1]))
+    deep = out.dtype == np.uint16  # 10-bit planes: 4 steps per 8-bit level
+    m = rgb_to_yuv(matrix) * 4 if deep else rgb_to_yuv(matrix)
+    top = 1023 if deep else 255
+    region[:] = _add(region, cv2.transform(back, m[:1]), top)
     # The mean over each 2x2 block (INTER_AREA at exactly half size) is the chroma change.
     small = cv2.resize(back, ((x1 - x0) // 2, (y1 - y0) // 2), interpolation=cv2.INTER_AREA)
     for plane, row in ((u, 1), (v, 2)):
         region = plane[y0 // 2:y1 // 2, x0 // 2:x1 // 2]
-        region[:] = _add(region, cv2.transform(small, m[row:row + 1]))
+        region[:] = _add(region, cv2.transform(small, m[row:row + 1]), top)
     return out
 
 
-def _add(plane: np.ndarray, change: np.ndarray) -> np.ndarray:
-    """uint8 plane + float change, rounded and clipped to 0..255."""
-    return np.clip(plane + change, 0, 255).round().astype(np.uint8)
+def _add(plane: np.ndarray, change: np.ndarray, top: int = 255) -> np.ndarray:
+    """Integer plane + float change, rounded and clipped to 0..top, in the plane's dtype."""
+    return np.clip(plane + change, 0, top).round().astype(plane.dtype)

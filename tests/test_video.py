@@ -332,39 +332,48 @@ def test_frame_threads_decode_the_same_frames(clips, name, monkeypatch):
     assert all(np.array_equal(a.image, b.image) for a, b in zip(one, threaded))
 
 
-def test_bt709_planes_convert_with_their_own_matrix():
+@pytest.mark.parametrize("matrix", [1, 9])  # BT.709 (HD video), BT.2020 (phones' HDR)
+def test_planes_convert_with_their_own_matrix(matrix):
     import cv2
 
     from ganivid.align import Alignment, crop_face
-    from ganivid.yuv import bt601_to_bt709, from_rgb, paste_back_i420, to_rgb
+    from ganivid.yuv import from_bt601, from_rgb, paste_back_i420, to_rgb
 
-    # Saturated colours, where the two matrices differ most: every hue across, rising saturation down.
+    # Saturated colours, where the matrices differ most: every hue across, rising saturation down.
     hsv = np.zeros((96, 128, 3), np.uint8)
     hsv[..., 0], hsv[..., 1], hsv[..., 2] = np.arange(128)[None] * 180 // 128, np.linspace(60, 230, 96)[:, None], 200
     rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
-    def shown(i420: np.ndarray, bt709: bool) -> np.ndarray:
-        """RGB as a player shows these planes: swscale, honouring the frame's colour tag."""
-        f = av.VideoFrame.from_ndarray(i420, format="yuv420p")
-        f.colorspace = 1 if bt709 else 2
+    def shown(i420: np.ndarray, m: int) -> np.ndarray:
+        """RGB as a player shows these planes (8- or 10-bit): swscale, honouring the frame's colour tag."""
+        f = av.VideoFrame.from_ndarray(i420, format="yuv420p10le" if i420.dtype == np.uint16 else "yuv420p")
+        f.colorspace = m
         return f.to_ndarray(format="rgb24").astype(int)
 
     err = lambda a, b: np.abs(a - b.astype(int)).mean()  # noqa: E731
     # RGB -> planes: each matrix round-trips as players decode it (up to 4:2:0 and swscale's
-    # rounding, ~1.7 levels here); the wrong one shifts colours (6.6).
-    assert err(shown(from_rgb(rgb, bt709=True), True), rgb) < 2
-    assert err(shown(from_rgb(rgb), False), rgb) < 2
-    assert err(shown(from_rgb(rgb), True), rgb) > 4
-    # Planes -> RGB: cv2 decodes BT.601; the 3x3 correction gives BT.709's colours (1.2 against 6.9).
-    planes709 = from_rgb(rgb, bt709=True)
-    assert err(bt601_to_bt709(to_rgb(planes709)), shown(planes709, True)) < 1.5
-    assert err(to_rgb(planes709), shown(planes709, True)) > 4
-    # An edit pasted into BT.709 planes shows as the RGB change it was: +60 red, nothing else.
+    # rounding, ~1.7 levels here); the wrong one shifts colours (BT.709: 6.6).
+    assert err(shown(from_rgb(rgb, matrix), matrix), rgb) < 2
+    assert err(shown(from_rgb(rgb), 2), rgb) < 2
+    assert err(shown(from_rgb(rgb), matrix), rgb) > 4
+    # Planes -> RGB: cv2 decodes BT.601; the 3x3 correction gives the matrix's colours (1.2 against 6.9),
+    # from 10-bit planes of the same colours too (4 steps per level; swscale's own 10-bit path
+    # comes out ~2 levels darker, so its 8-bit decoding is the reference).
+    planes = from_rgb(rgb, matrix)
+    deep = planes.astype(np.uint16) << 2
+    assert err(from_bt601(to_rgb(planes), matrix), shown(planes, matrix)) < 1.5
+    assert np.array_equal(to_rgb(deep), to_rgb(planes))
+    assert err(to_rgb(planes), shown(planes, matrix)) > 4
+    # An edit pasted into the planes shows as the RGB change it was: +60 red, nothing else, at either depth.
     al = Alignment(64, 48, 60, 10)
     crop = crop_face(rgb, al, 32)
     edited = np.clip(crop.astype(int) + [60, 0, 0], 0, 255).astype(np.uint8)
     inner = (slice(38, 58), slice(54, 74))
-    for bt709, ok in ((True, True), (False, False)):
-        change = shown(paste_back_i420(planes709, crop, edited, al, bt709=bt709), True) - shown(planes709, True)
-        mean = change[inner].reshape(-1, 3).mean(0)
+    for base, m, ok in ((planes, matrix, True), (deep, matrix, True), (planes, 2, False)):
+        pasted = paste_back_i420(base, crop, edited, al, matrix=m)
+        assert pasted.dtype == base.dtype
+        mean = (shown(pasted, matrix) - shown(base, matrix))[inner].reshape(-1, 3).mean(0)
         assert (np.abs(mean - [60, 0, 0]).max() < 1.5) == ok, mean
+    # Outside the crop's footprint, the planes are untouched.
+    far = paste_back_i420(deep, crop, edited, al, matrix=matrix)
+    assert np.array_equal(far[:96, :20], deep[:96, :20])
