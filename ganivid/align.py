@@ -38,6 +38,16 @@ class Alignment:
         return np.array([self.cx, self.cy, self.size, self.angle], np.float64)
 
 
+def to_stored(al: Alignment, rotation: int, stored_size: tuple[int, int]) -> Alignment:
+    """The same face in the stored frame of a video that players turn by `rotation` degrees
+    (counter-clockwise, a multiple of 90, as `video.to_upright`); `stored_size` is (h, w)."""
+    h, w = stored_size
+    k = round(rotation / 90) % 4
+    x, y = al.cx, al.cy
+    cx, cy = ((x, y), (w - 1 - y, x), (w - 1 - x, h - 1 - y), (y, h - 1 - x))[k]
+    return Alignment(cx, cy, al.size, (al.angle + 90 * k + 180) % 360 - 180)
+
+
 # Rows: left-eye mean, right-eye mean, mouth-corner mean (corners: less sensitive to mouth
 # opening), as one product: the tracker computes this for every face in every frame.
 _EYES_MOUTH = np.zeros((3, 68))

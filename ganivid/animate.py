@@ -263,7 +263,7 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
     if o.stats is not None and not Path(o.stats).parent.is_dir():
         raise ConfigError(f"--stats: folder {Path(o.stats).parent} does not exist")
     encode = EncodeOptions(codec=o.codec, crf=o.crf, preset=o.preset, pix_fmt=o.pix_fmt, audio=o.audio)
-    writer = VideoWriter(out, info, encode, overwrite=o.overwrite, upright=bool(info.rotation))
+    writer = VideoWriter(out, info, encode, overwrite=o.overwrite)  # frames stay as stored, turned or not
     t_load = time.perf_counter()
     from ganivid.engine import load_engine
 
@@ -323,9 +323,10 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
     t2, c2 = time.perf_counter(), time.process_time()
     with progress, writer:
         # Decoded YUV straight to the encoder where it takes it: no RGB round trip (ganivid.yuv).
-        frames = read_frames(info.path, upright=bool(info.rotation), yuv=writer.takes_i420)
-        written = render(frames, lambda k: plan.get(k, []),
-                         engine, writer.write, clock, advance, o.smooth_edits)
+        # A turned video's frames stay as stored too: only face crops are turned upright.
+        frames = read_frames(info.path, yuv=writer.takes_i420)
+        written = render(frames, lambda k: plan.get(k, []), engine, writer.write, clock, advance,
+                         o.smooth_edits, info.rotation)
         if written != len(raw.frames):
             raise VideoError(f"{info.path}: decoded {written} frames on the second pass but "
                              f"{len(raw.frames)} on the first; the file may be damaged")

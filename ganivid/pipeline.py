@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ganivid.align import Alignment, crop_face, paste_back
+from ganivid.align import Alignment, crop_face, paste_back, to_stored
 from ganivid.engine import Engine, Pending
-from ganivid.video import Frame
+from ganivid.video import Frame, to_upright
 from ganivid.yuv import from_bt601, paste_back_i420, to_rgb
 
 _END = object()
@@ -170,7 +170,7 @@ def prefetch(items: Iterable, depth: int = 8) -> Iterator:
 
 def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: Engine,
            write: Callable[[Frame], None], clock: StageClock | None = None,
-           on_frame: Callable[[], None] | None = None, smooth_edits: float = 0.0) -> int:
+           on_frame: Callable[[], None] | None = None, smooth_edits: float = 0.0, rotation: int = 0) -> int:
     """Edit every frame's planned faces and `write` each frame once, in order; returns the count.
 
     Args:
@@ -182,6 +182,9 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
         clock: accumulates per-stage seconds (decode, crop, generator, paste, encode).
         on_frame: called after each written frame (progress).
         smooth_edits: time constant in seconds of `EditSmoother` (0: each frame on its own).
+        rotation: the frames are stored, and written, as a player turns them by this many degrees
+            (`video.to_upright`), while the plan's alignments are upright: faces are cropped
+            from an upright copy and their edits pasted into the stored frame.
     """
     clock = clock or StageClock()
     n = engine.image_size
@@ -195,6 +198,8 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
                 jobs = plan(frame.index)
                 t = time.perf_counter()
                 rgb = to_rgb(frame.image) if frame.yuv and jobs else frame.image
+                if rotation and jobs:
+                    rgb = to_upright(rgb, rotation)
                 crops = [crop_face(rgb, j.alignment, n) for j in jobs]
                 if frame.yuv:  # to_rgb decodes BT.601; the crops alone need the planes' own matrix
                     crops = [from_bt601(c, frame.matrix) for c in crops]
@@ -212,10 +217,12 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
                 t = time.perf_counter()
                 image = item.frame.image
                 f = item.frame
+                stored = (image.shape[0] * 2 // 3, image.shape[1]) if f.yuv else image.shape[:2]
                 for job, crop, edit in zip(item.jobs, item.crops, item.edits):
                     edited = smoother(job.track, f.index, f.time_s, crop, edit.get().image)
-                    image = (paste_back_i420(image, crop, edited, job.alignment, matrix=f.matrix) if f.yuv
-                             else paste_back(image, crop, edited, job.alignment))
+                    al = to_stored(job.alignment, rotation, stored) if rotation else job.alignment
+                    image = (paste_back_i420(image, crop, edited, al, matrix=f.matrix) if f.yuv
+                             else paste_back(image, crop, edited, al))
                 clock.paste += time.perf_counter() - t
                 stages.put(stages.q_write, replace(item.frame, image=image) if item.jobs else item.frame)
             stages.put(stages.q_write, _END)

@@ -142,3 +142,21 @@ def test_4k_frame_crop_and_paste(still):
     out = paste_back(frame, crop, edited, al)
     changed = np.any(out != frame, axis=2)
     assert changed.any() and not np.any(changed & ~footprint(frame.shape, al, 128))
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270, -90])
+def test_to_stored_finds_the_same_face_in_a_turned_frame(astronaut, rotation):
+    from ganivid.align import to_stored
+    from ganivid.video import from_upright, to_upright
+
+    stored = astronaut[:400, :300]  # not square: width and height swap when turned
+    upright = to_upright(stored, rotation)
+    h, w = upright.shape[:2]
+    al = Alignment(w * 0.4, h * 0.55, 80, 12)
+    there = to_stored(al, rotation, stored.shape[:2])
+    crop = crop_face(upright, al, 64)
+    assert np.abs(crop_face(stored, there, 64).astype(int) - crop).max() <= 1  # the same pixels sampled
+    edited = np.clip(crop.astype(int) + 40, 0, 255).astype(np.uint8)
+    # An edit pasted into the stored frame is the edit pasted upright, turned back: bit for bit.
+    assert np.array_equal(paste_back(stored, crop, edited, there),
+                          from_upright(paste_back(upright, crop, edited, al), rotation))
