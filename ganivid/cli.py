@@ -124,7 +124,7 @@ def animate_cmd(
     crf: int | None = typer.Option(None, "--crf", help="Encoder quality (x264/x265 default 18, VP9 24; lower is better)."),
     preset: str | None = typer.Option(None, "--preset", help="x264/x265 preset \\[default: veryfast]."),
     codec: str | None = typer.Option(None, "--codec", help="Video codec \\[default: libx264; libvpx-vp9 for .webm]."),
-    pix_fmt: str | None = typer.Option(None, "--pix-fmt", help="Pixel format \\[default: yuv420p; yuv444p for odd sizes]."),
+    pix_fmt: str | None = typer.Option(None, "--pix-fmt", help="Pixel format \\[default: yuv420p; yuv420p10le for 10-bit video; yuv444p for odd sizes]."),
     no_audio: bool = typer.Option(False, "--no-audio", help="Drop the audio streams."),
     stats: Path | None = typer.Option(None, "--stats", help="Write the per-frame track table with the actor's and target AUs (CSV)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the streams, faces found and the AU table, then stop."),

@@ -21,7 +21,7 @@ import av
 from ganivid.errors import VideoError
 from ganivid.fileio import check_output, commit, temp_beside
 from ganivid.video import _PLANES, _YUV_MATRICES, Frame, VideoInfo, _reason, from_upright, open_input
-from ganivid.yuv import from_rgb
+from ganivid.yuv import from_rgb, with_depth
 
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 _DEFAULT_CODEC = {"webm": "libvpx-vp9"}  # every other container: libx264
@@ -252,8 +252,11 @@ class VideoWriter:
                                    (h, w, 3), "rgb24")
         if image.shape != want or image.dtype.name != dtype or (frame.yuv and (h % 2 or w % 2)):
             raise ValueError(f"frame image is {image.dtype}{image.shape}, expected {dtype}{want}")
-        if layout == "rgb24" and self._video.pix_fmt == "yuv420p" and h % 2 == w % 2 == 0:
+        if layout == "rgb24" and self._video.pix_fmt in _PLANES and h % 2 == w % 2 == 0:
             image, layout = from_rgb(image, self._matrix), "yuv420p"  # cv2: ~6x faster than PyAV's swscale conversion
+        if layout in _PLANES and self._video.pix_fmt in _PLANES and layout != self._video.pix_fmt:
+            # 8 <-> 10 bits by rounding: swscale's 10 -> 8 bits truncates (1-3 levels dark).
+            image, layout = with_depth(image, self._video.pix_fmt == "yuv420p10le"), self._video.pix_fmt
         vf = av.VideoFrame.from_ndarray(image, format=layout)
         if self._matrix in (1, 9):
             vf.colorspace = self._matrix  # RGB for swscale: converted with this frame's matrix

@@ -49,12 +49,17 @@ def planes(i420: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return i420[:h], i420[h:h + q].reshape(h // 2, w // 2), i420[h + q:h + 2 * q].reshape(h // 2, w // 2)
 
 
+def with_depth(i420: np.ndarray, ten_bit: bool) -> np.ndarray:
+    """The same planes in 8 bits (uint8, rounded) or 10 bits (uint16, 4 steps per level)."""
+    if (i420.dtype == np.uint16) == ten_bit:
+        return i420
+    return i420.astype(np.uint16) << 2 if ten_bit else np.minimum((i420 + 2) >> 2, 255).astype(np.uint8)
+
+
 def to_rgb(i420: np.ndarray) -> np.ndarray:
     """RGB uint8 (H, W, 3) of an I420 array (10-bit: rounded to 8 bits first), with BT.601's
     matrix (for other planes, follow with `from_bt601` where the colours matter)."""
-    if i420.dtype == np.uint16:
-        i420 = np.minimum((i420 + 2) >> 2, 255).astype(np.uint8)
-    return cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)
+    return cv2.cvtColor(with_depth(i420, False), cv2.COLOR_YUV2RGB_I420)
 
 
 def from_bt601(rgb: np.ndarray, matrix: int) -> np.ndarray:

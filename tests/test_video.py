@@ -28,6 +28,7 @@ CLIPS = {
     "odd_639x359": ("f.mp4", dict(n=3, size=(639, 359))),
     "two_audio_mkv": ("g.mkv", dict(n=15, audio=(AAC, OPUS))),
     "webm_opus": ("h.webm", dict(n=10, codec="libvpx-vp9", audio=(OPUS,))),
+    "hdr_10bit": ("i.mp4", dict(n=6, pix_fmt="yuv420p10le", rotation=90)),  # a phone's
 }
 
 
@@ -186,7 +187,7 @@ def test_frame_shape_matches_written_image(clips):
     assert np.abs(f.image.astype(int) - clip_image(0, 64, 48)).mean() < 6  # lossy, but close
 
 
-@pytest.mark.parametrize("name", ["cfr25_aac", "rotated", "odd_639x359", "webm_opus"])
+@pytest.mark.parametrize("name", ["cfr25_aac", "rotated", "odd_639x359", "webm_opus", "hdr_10bit"])
 def test_grey_frames_are_the_luma_of_the_rgb_ones(clips, name):
     import cv2
 
@@ -321,7 +322,7 @@ def test_yuv_frames_are_the_decoded_planes(clips, tmp_path, name, planes):
         assert len(back) == len(yuv) and all(np.array_equal(a.image, b.image) for a, b in zip(back, yuv))
 
 
-@pytest.mark.parametrize("name", ["cfr25_aac", "vfr_mkv", "webm_opus"])
+@pytest.mark.parametrize("name", ["cfr25_aac", "vfr_mkv", "webm_opus", "hdr_10bit"])
 def test_frame_threads_decode_the_same_frames(clips, name, monkeypatch):
     import ganivid.video
 
@@ -377,3 +378,16 @@ def test_planes_convert_with_their_own_matrix(matrix):
     # Outside the crop's footprint, the planes are untouched.
     far = paste_back_i420(deep, crop, edited, al, matrix=matrix)
     assert np.array_equal(far[:96, :20], deep[:96, :20])
+
+
+def test_ten_bit_video_keeps_its_brightness_through_rgb(tmp_path):
+    # swscale truncates on its 10-bit <-> RGB paths (~1.3 levels darker each way); ganivid rounds.
+    ten = make_clip(tmp_path / "10.mp4", n=3, pix_fmt="yuv420p10le")
+    truth = np.mean([clip_image(i, 64, 48).astype(float).mean() for i in range(3)])
+    mean = lambda p: np.mean([f.image.astype(float).mean() for f in read_frames(p)])  # noqa: E731
+    assert abs(mean(ten) - truth) < 0.5
+    copy_video(ten, tmp_path / "10-copy.mp4")  # RGB frames into a 10-bit encoder
+    copy_video(ten, tmp_path / "10-as-8.mp4", EncodeOptions(pix_fmt="yuv420p"))
+    assert probe(tmp_path / "10-copy.mp4").pix_fmt == "yuv420p10le"
+    assert abs(mean(tmp_path / "10-copy.mp4") - truth) < 0.5
+    assert abs(mean(tmp_path / "10-as-8.mp4") - truth) < 1.5  # 8-bit is read by swscale: ~1 level dark

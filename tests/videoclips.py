@@ -30,7 +30,7 @@ def clip_image(i: int, w: int, h: int) -> np.ndarray:
 
 def make_clip(path: Path, n: int = 20, size: tuple[int, int] = (64, 48), rate: Fraction | int = 25,
               pts: list[int] | None = None, time_base: Fraction | None = None, rotation: int = 0,
-              audio: tuple[tuple[str, int, str], ...] = (), codec: str = "libx264") -> Path:
+              audio: tuple[tuple[str, int, str], ...] = (), codec: str = "libx264", pix_fmt: str | None = None) -> Path:
     """Write a clip: frames at `pts` (default 0..n-1 in 1/rate), optional display rotation and
     audio streams given as (codec, sample rate, layout) carrying a soft tone as long as the video."""
     w, h = size
@@ -39,7 +39,7 @@ def make_clip(path: Path, n: int = 20, size: tuple[int, int] = (64, 48), rate: F
     out = av.open(str(path), "w")
     v = out.add_stream(codec, rate=rate, options={"crf": "10", "b": "0"} if "vpx" in codec else {})
     v.width, v.height = w, h
-    v.pix_fmt = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"
+    v.pix_fmt = pix_fmt or ("yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p")
     v.time_base = v.codec_context.time_base = tb
     if rotation:
         v.set_display_rotation(rotation)
