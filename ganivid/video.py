@@ -17,11 +17,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 from ganivid.errors import VideoError
-from ganivid.yuv import from_bt601, to_rgb
+from ganivid.yuv import grey_of, passes_as_planes, rgb_of
 
 
 @dataclass(frozen=True, eq=False)
@@ -271,7 +270,7 @@ def read_frames(path: str | Path, start: float | None = None, *, upright: bool =
         start: seconds from the stream's start; decoding seeks to the keyframe before it and
             yields frames from the first one at or after `start`.
         upright: return images as a player shows them (see `to_upright`).
-        grey: images are grey uint8 (H, W) (see `_grey`): for face tracking, ~4x cheaper than RGB.
+        grey: images are grey uint8 (H, W) (see `yuv.grey_of`): for face tracking, ~4x cheaper than RGB.
         yuv: frames decoded as 8- or 10-bit limited-range 4:2:0 with even sides and BT.601,
             BT.709 or BT.2020 colours (most video) come as I420 planes without any colour
             conversion (`Frame.yuv`, `Frame.matrix`); other frames, and turned ones, as RGB.
@@ -341,53 +340,14 @@ def _with_durations(frames: Iterator[av.VideoFrame], info: VideoInfo, index: int
         yield _make_frame(prev, index, prev_pts, last, info, upright, grey, yuv)
 
 
-# 8-bit formats whose first plane is luma, and limited-range (16-235) luma -> full-range grey.
-_LUMA_FIRST = {"yuv420p", "yuv422p", "yuv444p", "yuv440p", "yuv411p", "yuv410p", "yuva420p", "nv12", "nv21",
-               "nv16", "nv24", "yuvj420p", "yuvj422p", "yuvj444p", "yuvj440p", "gray"}
-_LUMA_FIRST_10 = {"yuv420p10le", "yuv422p10le", "yuv444p10le"}  # 10-bit, little-endian: phones' HDR
-_LUMA_LUT = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
-
-
-def _grey(f: av.VideoFrame) -> np.ndarray:
-    """Grey uint8 (H, W): the luma plane itself where there is one (no colour conversion at all;
-    swscale's own yuv->gray path costs more than yuv->rgb24; 10-bit luma rounded to 8 bits),
-    else RGB -> grey."""
-    name = f.format.name
-    p = f.planes[0]
-    if name in _LUMA_FIRST_10:
-        y = np.frombuffer(p, np.uint16).reshape(-1, p.line_size // 2)[:f.height, :f.width]
-        y = np.minimum((y + 2) >> 2, 255).astype(np.uint8)
-        return y if f.color_range == 2 else cv2.LUT(y, _LUMA_LUT)
-    if name not in _LUMA_FIRST:
-        return cv2.cvtColor(f.to_ndarray(format="rgb24"), cv2.COLOR_RGB2GRAY)
-    y = np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:f.height, :f.width]
-    full = name.startswith("yuvj") or name == "gray" or f.color_range == 2  # 2: AVCOL_RANGE_JPEG
-    return np.ascontiguousarray(y) if full else cv2.LUT(y, _LUMA_LUT)
-
-
-# AVColorSpace values whose planes ganivid.yuv converts as swscale does, and whose tags the writer
-# copies: BT.709 (1), BT.2020 (9; phones film HDR in it, with HLG or PQ), and BT.601 (5, 6) or
-# untagged (2), which swscale treats as BT.601. Others come as RGB and are written untagged.
-_YUV_MATRICES = (1, 2, 5, 6, 9)
-_PLANES = ("yuv420p", "yuv420p10le")  # 4:2:0 formats that pass as planes (8 and 10 bits)
-
-
 def _make_frame(f: av.VideoFrame, index: int, pts: int, duration: int, info: VideoInfo, upright: bool,
                 grey: bool = False, yuv: bool = False) -> Frame:
     """One `Frame` from a decoded PyAV frame (RGB, grey (H, W) if `grey`, I420 if `yuv` and possible)."""
     time_s = float((pts - info.start_pts) * info.time_base)
     turn = upright and info.rotation
-    planes = (f.format.name in _PLANES and f.color_range != 2 and f.width % 2 == f.height % 2 == 0
-              and int(f.colorspace) in _YUV_MATRICES)
-    if yuv and not turn and planes:  # (H*3/2, W): the planes as decoded
+    if yuv and not turn and passes_as_planes(f):  # (H*3/2, W): the planes as decoded
         return Frame(index, pts, time_s, duration, f.to_ndarray(), yuv=True, matrix=int(f.colorspace))
-    if grey:
-        image = _grey(f)
-    elif planes and f.format.name == "yuv420p10le":
-        # swscale's 10-bit -> rgb24 comes out 1-3 levels dark (it truncates); ganivid.yuv rounds.
-        image = from_bt601(to_rgb(f.to_ndarray()), int(f.colorspace))
-    else:
-        image = f.to_ndarray(format="rgb24")
+    image = grey_of(f) if grey else rgb_of(f)
     if turn:
         image = to_upright(image, info.rotation)
     return Frame(index, pts, time_s, duration, image)

@@ -20,8 +20,8 @@ import av
 
 from ganivid.errors import VideoError
 from ganivid.fileio import check_output, commit, temp_beside
-from ganivid.video import _PLANES, _YUV_MATRICES, Frame, VideoInfo, _reason, from_upright, open_input
-from ganivid.yuv import from_rgb, with_depth
+from ganivid.video import Frame, VideoInfo, _reason, from_upright, open_input
+from ganivid.yuv import MATRICES, PLANES, from_rgb, with_depth
 
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 _DEFAULT_CODEC = {"webm": "libvpx-vp9"}  # every other container: libx264
@@ -184,14 +184,14 @@ class VideoWriter:
         except (av.FFmpegError, ValueError) as ex:
             raise VideoError(f"unknown pixel format {pix_fmt!r} (--pix-fmt); e.g. yuv420p, yuv444p") from ex
         s.time_base = t.time_base  # mp4/mov keep it; mkv/webm use 1/1000 regardless
-        if t.colour[0] in _YUV_MATRICES:
+        if t.colour[0] in MATRICES:
             # The source's colour tags: untagged output would show a BT.709 source's colours
             # through BT.601 in most players (a visible shift of every pixel), and HDR as SDR. RGB
             # frames are converted with the same matrix (`write`: from_rgb, or swscale via the
             # frame's tag).
             cc = s.codec_context
             cc.colorspace, cc.color_primaries, cc.color_trc = t.colour
-        self._matrix = t.colour[0] if t.colour[0] in _YUV_MATRICES else 2
+        self._matrix = t.colour[0] if t.colour[0] in MATRICES else 2
         if o.pix_fmt is None and t.pix_fmt is not None and _bits(t.pix_fmt) > _bits(pix_fmt):
             self._notice(f"{_bits(t.pix_fmt)}-bit source ({t.pix_fmt}) written as {_bits(pix_fmt)}-bit {pix_fmt} "
                          f"({codec} here keeps 10 bits in yuv420p10le only); smooth gradients may band, HDR ones most")
@@ -231,7 +231,7 @@ class VideoWriter:
     def takes_i420(self) -> bool:
         """I420 frames (`Frame.yuv`) of its bit depth reach the encoder of this open writer without
         any conversion (of another bit depth: swscale converts)."""
-        return self._out is not None and self._video.pix_fmt in _PLANES
+        return self._out is not None and self._video.pix_fmt in PLANES
 
     def write(self, frame: Frame) -> None:
         """Encode one frame (RGB, or I420 in stored orientation) at its own timestamp; frames must
@@ -252,9 +252,9 @@ class VideoWriter:
                                    (h, w, 3), "rgb24")
         if image.shape != want or image.dtype.name != dtype or (frame.yuv and (h % 2 or w % 2)):
             raise ValueError(f"frame image is {image.dtype}{image.shape}, expected {dtype}{want}")
-        if layout == "rgb24" and self._video.pix_fmt in _PLANES and h % 2 == w % 2 == 0:
+        if layout == "rgb24" and self._video.pix_fmt in PLANES and h % 2 == w % 2 == 0:
             image, layout = from_rgb(image, self._matrix), "yuv420p"  # cv2: ~6x faster than PyAV's swscale conversion
-        if layout in _PLANES and self._video.pix_fmt in _PLANES and layout != self._video.pix_fmt:
+        if layout in PLANES and self._video.pix_fmt in PLANES and layout != self._video.pix_fmt:
             # 8 <-> 10 bits by rounding: swscale's 10 -> 8 bits truncates (1-3 levels dark).
             image, layout = with_depth(image, self._video.pix_fmt == "yuv420p10le"), self._video.pix_fmt
         vf = av.VideoFrame.from_ndarray(image, format=layout)

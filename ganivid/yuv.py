@@ -7,16 +7,23 @@ the edit does not touch reaches the encoder exactly as decoded, at its own bit d
 round trip it replaces moved luma by ~1 level on average and cost ~3 ms of a 640x360 frame's
 ~8 ms outside the generator (swscale's RGB -> YUV alone 2.1 ms). Colours are limited range, with
 the matrix the video is tagged with (`matrix`, FFmpeg's AVColorSpace: 1 BT.709, most HD video;
-9 BT.2020, phones' HDR; anything else BT.601, as PyAV/swscale decode them)."""
+9 BT.2020, phones' HDR; anything else BT.601, as PyAV/swscale decode them). Also here: which
+decoded frames pass as planes, and their grey and RGB images for the other paths."""
 from __future__ import annotations
 
 import functools
 
+import av
 import cv2
 import numpy as np
 
 from ganivid.align import Alignment, warped_change
 
+# AVColorSpace values whose planes this module converts as swscale does, and whose tags the writer
+# copies: BT.709 (1), BT.2020 (9; phones film HDR in it, with HLG or PQ), and BT.601 (5, 6) or
+# untagged (2), which swscale treats as BT.601. Others come as RGB and are written untagged.
+MATRICES = (1, 2, 5, 6, 9)
+PLANES = ("yuv420p", "yuv420p10le")  # 4:2:0 formats that pass as planes (8 and 10 bits)
 _KR_KB = {1: (0.2126, 0.0722), 9: (0.2627, 0.0593)}  # luma weights of red and blue by AVColorSpace
 _BT601 = (0.299, 0.114)  # every other matrix value, as swscale treats them
 
@@ -114,3 +121,42 @@ def paste_back_i420(frame: np.ndarray, original_crop: np.ndarray, edited_crop: n
 def _add(plane: np.ndarray, change: np.ndarray, top: int = 255) -> np.ndarray:
     """Integer plane + float change, rounded and clipped to 0..top, in the plane's dtype."""
     return np.clip(plane + change, 0, top).round().astype(plane.dtype)
+
+
+def passes_as_planes(f: av.VideoFrame) -> bool:
+    """A decoded frame whose planes this module handles: limited-range 4:2:0, 8 or 10 bits, even
+    sides, one of `MATRICES`."""
+    return (f.format.name in PLANES and f.color_range != 2 and f.width % 2 == f.height % 2 == 0
+            and int(f.colorspace) in MATRICES)
+
+
+def rgb_of(f: av.VideoFrame) -> np.ndarray:
+    """RGB uint8 (H, W, 3) of a decoded frame: swscale's, except for 10-bit planes, which it
+    comes out of 1-3 levels dark (it truncates) and this module rounds."""
+    if f.format.name == "yuv420p10le" and passes_as_planes(f):
+        return from_bt601(to_rgb(f.to_ndarray()), int(f.colorspace))
+    return f.to_ndarray(format="rgb24")
+
+
+# 8-bit formats whose first plane is luma, and limited-range (16-235) luma -> full-range grey.
+_LUMA_FIRST = {"yuv420p", "yuv422p", "yuv444p", "yuv440p", "yuv411p", "yuv410p", "yuva420p", "nv12", "nv21",
+               "nv16", "nv24", "yuvj420p", "yuvj422p", "yuvj444p", "yuvj440p", "gray"}
+_LUMA_FIRST_10 = {"yuv420p10le", "yuv422p10le", "yuv444p10le"}  # 10-bit, little-endian: phones' HDR
+_LUMA_LUT = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
+
+
+def grey_of(f: av.VideoFrame) -> np.ndarray:
+    """Grey uint8 (H, W) of a decoded frame: the luma plane itself where there is one (no colour
+    conversion at all; swscale's own yuv->gray path costs more than yuv->rgb24; 10-bit luma
+    rounded to 8 bits), else RGB -> grey."""
+    name = f.format.name
+    p = f.planes[0]
+    if name in _LUMA_FIRST_10:
+        y = np.frombuffer(p, np.uint16).reshape(-1, p.line_size // 2)[:f.height, :f.width]
+        y = np.minimum((y + 2) >> 2, 255).astype(np.uint8)
+        return y if f.color_range == 2 else cv2.LUT(y, _LUMA_LUT)
+    if name not in _LUMA_FIRST:
+        return cv2.cvtColor(rgb_of(f), cv2.COLOR_RGB2GRAY)
+    y = np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:f.height, :f.width]
+    full = name.startswith("yuvj") or name == "gray" or f.color_range == 2  # 2: AVCOL_RANGE_JPEG
+    return np.ascontiguousarray(y) if full else cv2.LUT(y, _LUMA_LUT)
