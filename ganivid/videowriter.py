@@ -194,7 +194,7 @@ class VideoWriter:
         self._matrix = t.colour[0] if t.colour[0] in MATRICES else 2
         if o.pix_fmt is None and t.pix_fmt is not None and _bits(t.pix_fmt) > _bits(pix_fmt):
             self._notice(f"{_bits(t.pix_fmt)}-bit source ({t.pix_fmt}) written as {_bits(pix_fmt)}-bit {pix_fmt} "
-                         f"({codec} here keeps 10 bits in yuv420p10le only); smooth gradients may band, HDR ones most")
+                         f"(ganivid keeps 10 bits with libx264 or libx265); smooth gradients may band, HDR ones most")
         s.codec_context.time_base = t.time_base
         if t.display_matrix is not None:
             s.set_display_matrix(t.display_matrix)
@@ -230,7 +230,7 @@ class VideoWriter:
     @property
     def takes_i420(self) -> bool:
         """I420 frames (`Frame.yuv`) of its bit depth reach the encoder of this open writer without
-        any conversion (of another bit depth: swscale converts)."""
+        any conversion (of the other, 8 or 10 bits, after `yuv.with_depth`)."""
         return self._out is not None and self._video.pix_fmt in PLANES
 
     def write(self, frame: Frame) -> None:
@@ -245,7 +245,7 @@ class VideoWriter:
         if frame.yuv:  # I420 planes as decoded: no colour conversion at all for output of their format
             deep = frame.image.dtype.name == "uint16"
             image, want, layout = frame.image, (h * 3 // 2, w), "yuv420p10le" if deep else "yuv420p"
-            dtype = frame.image.dtype.name if deep else dtype
+            dtype = "uint16" if deep else dtype
         else:
             turned = self.upright and self.template.rotation
             image, want, layout = (from_upright(frame.image, self.template.rotation) if turned else frame.image,

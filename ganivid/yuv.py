@@ -152,8 +152,7 @@ def grey_of(f: av.VideoFrame) -> np.ndarray:
     name = f.format.name
     p = f.planes[0]
     if name in _LUMA_FIRST_10:
-        y = np.frombuffer(p, np.uint16).reshape(-1, p.line_size // 2)[:f.height, :f.width]
-        y = np.minimum((y + 2) >> 2, 255).astype(np.uint8)
+        y = with_depth(np.frombuffer(p, np.uint16).reshape(-1, p.line_size // 2)[:f.height, :f.width], False)
         return y if f.color_range == 2 else cv2.LUT(y, _LUMA_LUT)
     if name not in _LUMA_FIRST:
         return cv2.cvtColor(rgb_of(f), cv2.COLOR_RGB2GRAY)
