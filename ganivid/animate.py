@@ -264,6 +264,7 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
         raise ConfigError(f"--stats: folder {Path(o.stats).parent} does not exist")
     encode = EncodeOptions(codec=o.codec, crf=o.crf, preset=o.preset, pix_fmt=o.pix_fmt, audio=o.audio)
     writer = VideoWriter(out, info, encode, overwrite=o.overwrite)  # frames stay as stored, turned or not
+    writer.check()  # encoder settings fail before the analysis, not after it
     t_load = time.perf_counter()
     from ganivid.engine import load_engine
 

@@ -11,6 +11,7 @@ mkv/webm always store milliseconds, so timestamps there are rounded to 1 ms.
 from __future__ import annotations
 
 import functools
+import io
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -127,17 +128,39 @@ class VideoWriter:
             self._add_video()
             if self.options.audio and self.template.audio:
                 self._add_audio()
-            try:
-                self._out.start_encoding()
-            except av.FFmpegError as ex:
-                raise VideoError(f"cannot open the {self._settings} encoder: {_reason(ex)}; "
-                                 "check --codec, --crf, --preset and --pix-fmt") from ex
+            self._start()
         except BaseException as ex:
             self._abort()
             if isinstance(ex, (av.FFmpegError, ValueError)):
                 raise VideoError(f"cannot write {self.path}: {_reason(ex)}") from ex
             raise
         return self
+
+    def _start(self) -> None:
+        try:
+            self._out.start_encoding()
+        except av.FFmpegError as ex:
+            raise VideoError(f"cannot open the {self._settings} encoder: {_reason(ex)}; "
+                             "check --codec, --crf, --preset and --pix-fmt") from ex
+
+    def check(self) -> None:
+        """Open the video encoder on a file in memory and close it again: a setting it refuses
+        fails now, not after a long analysis pass (notices come when the real file opens)."""
+        notices = list(self.notices)
+        self._out = av.open(io.BytesIO(), "w", format=self._fmt)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._add_video()
+            self._start()
+        except (av.FFmpegError, ValueError) as ex:
+            raise VideoError(f"cannot write {self.path}: {_reason(ex)}") from ex
+        finally:
+            try:
+                self._out.close()
+            except av.FFmpegError:  # an encoder that never opened has nothing to flush
+                pass
+            self._out, self.notices = None, notices
 
     def _add_video(self) -> None:
         t, o = self.template, self.options

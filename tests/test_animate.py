@@ -282,6 +282,7 @@ BAD = [  # (id, input, extra args, expected message)
     ("bad face selection", "good", ["--faces", "biggest"], "--faces 'biggest'"),
     ("bad source AUs", "good", ["--source-aus", "openface"], "--source-aus"),
     ("bad batch size", "good", ["--batch-size", "0"], "batch-size"),
+    ("encoder refuses a setting", "good", ["--preset", "warp9"], "cannot open the libx264 yuv420p crf=18 preset=warp9 encoder"),
 ]
 
 
@@ -307,6 +308,14 @@ def test_bad_input_gives_one_clear_line(name, src, extra, message, clips):
     assert not (clips["dir"] / "target.mp4").exists()
     assert (clips["dir"] / "exists.mp4").read_bytes() == b"keep me"
     assert not list(clips["dir"].glob(".*tmp*"))
+
+
+def test_encoder_settings_are_checked_before_the_analysis(clips):
+    # A long video's analysis takes minutes: a setting the encoder refuses must fail first.
+    out = clips["dir"] / "preset-out.webm"
+    result = _run([clips["good"], "-o", out, "--model", clips["model"], "--au", "AU12=1", "--pix-fmt", "yuv420p10le"])
+    assert result.exit_code == 1 and "cannot open the libvpx-vp9 yuv420p10le" in result.stderr, result.stderr
+    assert not list(clips["dir"].glob(".preset-out.webm*"))  # no temporary file, and no track table: not analysed
 
 
 def test_no_face_anywhere_writes_an_unedited_copy(clips):
