@@ -28,6 +28,7 @@ CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 _DEFAULT_CODEC = {"webm": "libvpx-vp9"}  # every other container: libx264
 _AUDIO_FALLBACK = {"webm": ("libopus", 48000)}  # every other container: AAC at the source rate
 _EVEN_420 = {"libx264", "libx265", "h264", "hevc", "mpeg4", "libxvid"}  # 4:2:0 needs even sides
+_CRF_MAX = {"libx264": 51, "libx265": 51, "libvpx-vp9": 63}  # beyond, the encoders clamp without a word
 _NOT_COPIED = {"mp4": {"vorbis"}, "mov": {"vorbis", "opus"}}  # accepted only as experimental
 _AUDIO_LEAD_S = 0.5  # audio muxed this far ahead of the video keeps players' buffers small
 # veryfast halves x264's CPU time per frame against medium (the biggest cost of `animate` after
@@ -176,6 +177,11 @@ class VideoWriter:
             pix_fmt = "yuv444p10le" if deep else "yuv444p"
             self._notice(f"odd frame size {t.width}x{t.height}: encoding {codec} as {pix_fmt} to keep it exact "
                          "(some players cannot play 4:4:4; --pix-fmt chooses)")
+        top = _CRF_MAX.get(codec)
+        if codec == "libx264" and _bits(pix_fmt) > 8:  # x264's scale grows 6 steps per extra bit
+            top += 6 * (_bits(pix_fmt) - 8)
+        if o.crf is not None and top is not None and not 0 <= o.crf <= top:
+            raise VideoError(f"--crf {o.crf} is out of range for {codec}: 0 (best) to {top}")
         opts: dict[str, str] = {}
         if codec in ("libx264", "libx265"):
             opts = {"crf": str(o.crf if o.crf is not None else 18), "preset": o.preset or DEFAULT_PRESET}

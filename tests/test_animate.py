@@ -283,6 +283,7 @@ BAD = [  # (id, input, extra args, expected message)
     ("bad source AUs", "good", ["--source-aus", "openface"], "--source-aus"),
     ("bad batch size", "good", ["--batch-size", "0"], "batch-size"),
     ("encoder refuses a setting", "good", ["--preset", "warp9"], "cannot open the libx264 yuv420p crf=18 preset=warp9 encoder"),
+    ("crf out of range", "good", ["--crf", "99"], "--crf 99 is out of range for libx264: 0 (best) to 51"),
 ]
 
 
