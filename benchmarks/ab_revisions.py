@@ -1,0 +1,73 @@
+"""A/B of `animate`'s speed between two git revisions of this repository; prints one JSON line.
+
+Each revision is checked out in a temporary worktree, and `animate_speed.py --child` of that
+revision runs on the same generated 10 s 640x360 clip, alternating A, B, B, A, ... in separate
+processes (this VM's speed drifts between minutes, so neither side gets the faster minutes).
+Reports the medians of the steady end-to-end fps (setup excluded, as animate_speed.py does),
+the render pass's CPU ms per frame, and each run's fps. `--generator null` measures the pipeline
+without the generator (animate_speed.py's zero-cost one), `real` with the shipped model.
+
+    python benchmarks/ab_revisions.py REV_A REV_B [--generator null|real] [--runs 6]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(tree: Path, clip: Path, model: Path, generator: str, out: Path) -> dict:
+    """One `animate` run of the revision checked out at `tree`: its steady fps and render CPU."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    p = subprocess.run([sys.executable, str(tree / "benchmarks" / "animate_speed.py"), "--child", str(clip), str(out),
+                        str(model), generator, "1"], capture_output=True, text=True, env=env, cwd=tree, check=False)
+    if p.returncode:
+        raise SystemExit(p.stderr)
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    t = r["times"]
+    return {"fps": r["frames"] / (t["analyse_wall"] + t["render_wall"]), "render_cpu_ms": 1000 * t["render_cpu"] / r["frames"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("rev_a")
+    ap.add_argument("rev_b")
+    ap.add_argument("--generator", choices=("null", "real"), default="null")
+    ap.add_argument("--runs", type=int, default=6, help="runs of each revision")
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from animate_speed import make_clip
+
+    with tempfile.TemporaryDirectory(prefix="ganivid-ab-") as tmp:
+        work = Path(tmp)
+        trees = {}
+        for name, rev in (("a", args.rev_a), ("b", args.rev_b)):
+            trees[name] = work / name
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(trees[name]), rev], check=True)
+        try:
+            clip = make_clip(work / "clip10.mp4", 10)
+            model = ROOT / "models" / "ganivid.safetensors"
+            runs: dict[str, list[dict]] = {"a": [], "b": []}
+            for i in range(args.runs):
+                for name in ("a", "b") if i % 2 == 0 else ("b", "a"):
+                    runs[name].append(run(trees[name], clip, model, args.generator, work / f"out-{name}.mp4"))
+        finally:
+            for tree in trees.values():
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+    med = lambda name, key: round(statistics.median(r[key] for r in runs[name]), 2)  # noqa: E731
+    print(json.dumps({"benchmark": "ab_revisions", "generator": args.generator, "runs_each": args.runs,
+                      **{name: {"rev": rev, "fps": med(name, "fps"), "render_cpu_ms": med(name, "render_cpu_ms"),
+                                "fps_per_run": [round(r["fps"], 1) for r in runs[name]]}
+                         for name, rev in (("a", args.rev_a), ("b", args.rev_b))},
+                      "b_over_a": round(med("b", "fps") / med("a", "fps"), 3)}))
+
+
+if __name__ == "__main__":
+    main()
