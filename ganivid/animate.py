@@ -272,13 +272,13 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
     t_load = time.perf_counter() - t_load
     if engine.device.type == "cpu" and info.width * info.height < FRAME_THREADS_PIXELS:
         # The generator keeps the cores busy: x264 on one thread spends ~12 % less CPU per frame
-        # (2.55 against 2.89 ms at 640x360) and takes less from it: +16 % end-to-end fps (median of
-        # 4 alternating runs each, benchmarks/animate_speed.py's clip). Without a CPU generator
-        # to wait for (CUDA), frame threads are faster: the encoder is then what limits.
+        # (2.55 against 2.89 ms at 640x360) and takes less from it: +11-16 % end-to-end fps
+        # (benchmarks/ab_revisions.py, 6 alternating runs each). Without a CPU generator to wait
+        # for (CUDA), frame threads are faster: the encoder is then what limits.
         writer.options = replace(writer.options, threads=1)
-        # OpenCV's pool likewise: the stages already run in parallel threads, and with their
-        # small warps and conversions on one thread each the pipeline ran 6 % faster, with and
-        # without the generator (4 alternating runs each); `animate` restores it on return.
+        # OpenCV's pool likewise: the stages already run in parallel threads, so its small warps
+        # and conversions need no pool of their own beside the generator's core (A/Bs: +6 % and
+        # -6 % end to end, i.e. within noise); `animate` restores it on return.
         import cv2
 
         cv2.setNumThreads(1)

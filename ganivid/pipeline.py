@@ -3,8 +3,8 @@
 Four stages joined by bounded queues: a decoder thread crops each face as frames arrive, the
 calling thread batches crops across consecutive frames through the generator, a paste thread
 adds the edits back (compositing them first when the generator is the slowest stage), and an
-encoder thread writes. torch, OpenCV and FFmpeg release the GIL in their heavy calls, so the slowest stage
-sets the pace and memory stays a few batches deep whatever the video's length. Frames keep
+encoder thread writes. torch, OpenCV and FFmpeg release the GIL in their heavy calls, so the
+slowest stage sets the pace and memory stays a few batches deep whatever the video's length. Frames keep
 their order; frames without faces pass through untouched."""
 from __future__ import annotations
 
