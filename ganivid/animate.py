@@ -229,13 +229,17 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
     reporter = _Reporter(quiet)
     import cv2
 
-    cv2_threads = cv2.getNumThreads()  # `_run` may lower it: OpenCV's pool is process-wide
+    import torch
+
+    # `_run` may lower both: OpenCV's pool and torch's thread count are process-wide
+    cv2_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             return _run(Path(input), output, opts, reporter, caught)
     finally:
         cv2.setNumThreads(cv2_threads)
+        torch.set_num_threads(torch_threads)
         reporter.collect(caught)
         reporter.reissue()
 
@@ -320,6 +324,15 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
         plan.setdefault(int(table.frame[i]), []).append(
             Job(Alignment(*map(float, table.params[i])), targets[i], int(table.track_id[i])))
     clock = StageClock()
+    workers = 1
+    if engine.device.type == "cpu":
+        # One generator thread per torch thread, each running its own batch on one torch thread,
+        # instead of one batch on all of them: the cores stay busy between and within batches,
+        # and other stages taking a core slow one batch, not every thread's share of each.
+        import torch
+
+        workers = torch.get_num_threads()
+        torch.set_num_threads(1)
     progress, advance = reporter.progress("render", len(table.frames) or info.frame_count)
     t2, c2 = time.perf_counter(), time.process_time()
     with progress, writer:
@@ -327,7 +340,7 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
         # A turned video's frames stay as stored too: only face crops are turned upright.
         frames = read_frames(info.path, yuv=writer.takes_i420)
         written = render(frames, lambda k: plan.get(k, []), engine, writer.write, clock, advance,
-                         o.smooth_edits, info.rotation)
+                         o.smooth_edits, info.rotation, workers)
         if written != len(raw.frames):
             raise VideoError(f"{info.path}: decoded {written} frames on the second pass but "
                              f"{len(raw.frames)} on the first; the file may be damaged")

@@ -60,16 +60,27 @@ class _Pass:
         return self._edits
 
 
-@dataclass(frozen=True)
 class Pending:
-    """An edit of `Engine.edit_later`: the network has run; `get()` composites (the first call
-    per batch, elementwise, so the same pixels as `Engine.edit`) and returns the `Edit`."""
+    """An edit of `Engine.edit_later`: `get()` waits until the network has run (on any thread),
+    composites (the first call per batch, elementwise, so the same pixels as `Engine.edit`) and
+    returns the `Edit`."""
 
-    batch: _Pass
-    index: int
+    def __init__(self, batch: _Pass | None = None, index: int = 0):
+        self._batch, self._index = batch, index
+        self._error: BaseException | None = None
+        self._ready = threading.Event()
+        if batch is not None:
+            self._ready.set()
+
+    def _resolve(self, batch: _Pass | None, index: int = 0, error: BaseException | None = None) -> None:
+        self._batch, self._index, self._error = batch, index, error
+        self._ready.set()
 
     def get(self) -> Edit:
-        return self.batch.edits()[self.index]
+        self._ready.wait()
+        if self._error is not None:  # the call computing it failed: so does every call sharing it
+            raise GanividError(f"the generator failed on another thread: {self._error}") from self._error
+        return self._batch.edits()[self._index]
 
 
 def resolve_device(spec: str | torch.device = "auto") -> torch.device:
@@ -162,6 +173,7 @@ class Engine:
         self.image_size = image_size
         self.generator = generator.to(self.device).eval()
         self._cache: OrderedDict[bytes, Pending] = OrderedDict()
+        self._lock = threading.Lock()  # `edit_later` may run on several threads (pipeline workers)
         self.cache_size = cache_size
         self.images_computed = 0  # crops that went through the generator (tests and benchmarks)
         self.forward_calls = 0
@@ -192,8 +204,9 @@ class Engine:
         done = _Pass(x, color.float(), attention.float())
         if self.device.type != "cpu":  # on the GPU it is cheap, and inside the out-of-memory back-off
             done.edits()
-        self.forward_calls += 1
-        self.images_computed += len(crops)
+        with self._lock:
+            self.forward_calls += 1
+            self.images_computed += len(crops)
         return [Pending(done, i) for i in range(len(crops))]
 
     @torch.inference_mode()
@@ -232,7 +245,8 @@ class Engine:
 
     def edit_later(self, crops: Sequence[np.ndarray], targets: np.ndarray) -> list[Pending]:
         """`edit` with the composite and uint8 conversion (~1.5% of a CPU pass) left to the
-        caller's `Pending.get()`, e.g. on another thread than the network's."""
+        caller's `Pending.get()`, e.g. on another thread than the network's. Safe to call from
+        several threads at once (CPU: one torch thread each keeps every core busy)."""
         targets = np.asarray(targets, np.float32).reshape(len(crops), -1)
         if targets.shape[1] != NUM_AUS:
             raise ConfigError(f"targets need {NUM_AUS} AUs, got {targets.shape[1]}")
@@ -241,22 +255,31 @@ class Engine:
                 raise ConfigError(f"crop of shape {c.shape}, model expects ({self.image_size}, {self.image_size}, 3)")
         keys = [_key(c, t) for c, t in zip(crops, targets)]
         todo: dict[bytes, int] = {}  # distinct uncached key -> first index
-        for i, k in enumerate(keys):
-            if k not in self._cache and k not in todo:
-                todo[k] = i
+        with self._lock:  # claim the uncached keys: a concurrent call with the same key waits on ours
+            for i, k in enumerate(keys):
+                if k not in self._cache and k not in todo:
+                    todo[k] = i
+                    self._cache[k] = Pending()
+            out = [self._cache[k] for k in keys]
+            for k in keys:
+                self._cache.move_to_end(k)
+            while len(self._cache) > self.cache_size:  # `out` holds its own
+                self._cache.popitem(last=False)
         if todo:
             idx = list(todo.values())
-            results = self._run(np.stack([crops[i] for i in idx]), targets[idx])
+            try:
+                results = self._run(np.stack([crops[i] for i in idx]), targets[idx])
+            except BaseException as ex:
+                with self._lock:
+                    for k in todo:
+                        if self._cache.get(k) is out[todo[k]]:
+                            del self._cache[k]
+                for k in todo:
+                    out[todo[k]]._resolve(None, error=ex)
+                raise
             for k, r in zip(todo, results):
-                self._cache[k] = r
-        out = []
-        for k in keys:
-            self._cache.move_to_end(k)
-            out.append(self._cache[k])
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+                out[todo[k]]._resolve(r._batch, r._index)
         return out
-
 
 def load_engine(model=None, device: str = "auto", batch_size: int | None = None) -> Engine:
     """The inference engine of `model` (a path; default: the shipped models/ganivid.safetensors);

@@ -1,16 +1,19 @@
 """The render pass of `animate`: decode + crop, batched generator, paste + encode, overlapped.
 
-Four stages joined by bounded queues: a decoder thread crops each face as frames arrive, the
-calling thread batches crops across consecutive frames through the generator, a paste thread
-adds the edits back (compositing them first when the generator is the slowest stage), and an
+Stages joined by bounded queues: a decoder thread crops each face as frames arrive, the calling
+thread batches crops across consecutive frames, one or more generator threads run the batches
+(on CPU one per core, each with one torch thread: a batch per core), a paste thread adds the
+edits back in order (compositing them first when the generator is the slowest stage), and an
 encoder thread writes. torch, OpenCV and FFmpeg release the GIL in their heavy calls, so the
-slowest stage sets the pace and memory stays a few batches deep whatever the video's length. Frames keep
-their order; frames without faces pass through untouched."""
+slowest stage sets the pace and memory stays a few batches deep whatever the video's length.
+Frames keep their order; frames without faces pass through untouched."""
 from __future__ import annotations
 
 import queue
 import threading
 import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
@@ -62,9 +65,9 @@ class _Failed(Exception):
 class _Stages:
     """Bounded queues between threads that give up when another stage has failed."""
 
-    def __init__(self, depth: int):
+    def __init__(self, depth: int, out_depth: int | None = None):
         self.q_in: queue.Queue = queue.Queue(depth)
-        self.q_out: queue.Queue = queue.Queue(depth)
+        self.q_out: queue.Queue = queue.Queue(out_depth or depth)
         self.q_write: queue.Queue = queue.Queue(depth)
         self.stop = threading.Event()
         self.error: BaseException | None = None
@@ -86,6 +89,16 @@ class _Stages:
             try:
                 return q.get(timeout=0.05)
             except queue.Empty:
+                continue
+
+    def result(self, fut: Future):
+        """The future's result, waiting for it unless a stage fails meanwhile."""
+        while True:
+            if self.stop.is_set():
+                raise _Failed
+            try:
+                return fut.result(timeout=0.05)
+            except FutureTimeout:
                 continue
 
     def fail(self, ex: BaseException) -> None:
@@ -170,7 +183,8 @@ def prefetch(items: Iterable, depth: int = 8) -> Iterator:
 
 def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: Engine,
            write: Callable[[Frame], None], clock: StageClock | None = None,
-           on_frame: Callable[[], None] | None = None, smooth_edits: float = 0.0, rotation: int = 0) -> int:
+           on_frame: Callable[[], None] | None = None, smooth_edits: float = 0.0, rotation: int = 0,
+           workers: int = 1) -> int:
     """Edit every frame's planned faces and `write` each frame once, in order; returns the count.
 
     Args:
@@ -185,12 +199,18 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
         rotation: the frames are stored, and written, as a player turns them by this many degrees
             (`video.to_upright`), while the plan's alignments are upright: faces are cropped
             from an upright copy and their edits pasted into the stored frame.
+        workers: threads running the generator on successive batches at once (CPU: one per core,
+            each with one torch thread); the edits do not depend on it.
     """
     clock = clock or StageClock()
     n = engine.image_size
-    stages = _Stages(depth=max(4, 2 * engine.batch_size))
+    # q_out holds every batch not yet pasted: those waiting for a generator thread (q_gen), in
+    # one, and one more, so no generator thread waits for the paste stage.
+    stages = _Stages(depth=max(4, 2 * engine.batch_size), out_depth=2 * workers + 2)
+    q_gen: queue.Queue = queue.Queue(workers)
     written = [0]
     smoother = EditSmoother(smooth_edits)
+    clock_lock = threading.Lock()
 
     def decode() -> None:
         try:
@@ -211,20 +231,52 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
         except BaseException as ex:  # handed to the calling thread, which re-raises it
             stages.fail(ex)
 
+    def generate(batch: list[_Item]) -> list[_Item]:
+        t, c = time.perf_counter(), time.thread_time()
+        edits = engine.edit_later([c for it in batch for c in it.crops],
+                                  np.stack([j.target for it in batch for j in it.jobs]))
+        # Compositing (`Pending.get`, ~1.5% of a CPU pass) goes to whichever thread has time:
+        # the paste thread's when decoded crops queue up for the generator, else this one.
+        if not stages.q_in.full():
+            for e in edits:
+                e.get()
+        with clock_lock:
+            clock.generator += time.perf_counter() - t
+            clock.generator_cpu += time.thread_time() - c
+        k = 0
+        for it in batch:
+            it.edits, k = edits[k:k + len(it.crops)], k + len(it.crops)
+        return batch
+
+    def generator() -> None:
+        try:
+            while (job := stages.get(q_gen)) is not _END:
+                batch, done = job
+                try:
+                    done.set_result(generate(batch))
+                except BaseException as ex:
+                    done.set_exception(ex)
+                    raise
+        except _Failed:
+            pass
+        except BaseException as ex:
+            stages.fail(ex)
+
     def paste() -> None:
         try:
-            while (item := stages.get(stages.q_out)) is not _END:
-                t = time.perf_counter()
-                image = item.frame.image
-                f = item.frame
-                stored = (image.shape[0] * 2 // 3, image.shape[1]) if f.yuv else image.shape[:2]
-                for job, crop, edit in zip(item.jobs, item.crops, item.edits):
-                    edited = smoother(job.track, f.index, f.time_s, crop, edit.get().image)
-                    al = to_stored(job.alignment, rotation, stored) if rotation else job.alignment
-                    image = (paste_back_i420(image, crop, edited, al, matrix=f.matrix) if f.yuv
-                             else paste_back(image, crop, edited, al))
-                clock.paste += time.perf_counter() - t
-                stages.put(stages.q_write, replace(item.frame, image=image) if item.jobs else item.frame)
+            while (done := stages.get(stages.q_out)) is not _END:
+                for item in stages.result(done):  # batches are pasted in order
+                    t = time.perf_counter()
+                    image = item.frame.image
+                    f = item.frame
+                    stored = (image.shape[0] * 2 // 3, image.shape[1]) if f.yuv else image.shape[:2]
+                    for job, crop, edit in zip(item.jobs, item.crops, item.edits):
+                        edited = smoother(job.track, f.index, f.time_s, crop, edit.get().image)
+                        al = to_stored(job.alignment, rotation, stored) if rotation else job.alignment
+                        image = (paste_back_i420(image, crop, edited, al, matrix=f.matrix) if f.yuv
+                                 else paste_back(image, crop, edited, al))
+                    clock.paste += time.perf_counter() - t
+                    stages.put(stages.q_write, replace(item.frame, image=image) if item.jobs else item.frame)
             stages.put(stages.q_write, _END)
         except _Failed:
             pass
@@ -248,28 +300,22 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
             stages.fail(ex)
 
     def flush(pending: list[_Item]) -> None:
-        crops = [c for it in pending for c in it.crops]
-        if crops:
-            t, c = time.perf_counter(), time.thread_time()
-            edits = engine.edit_later(crops, np.stack([j.target for it in pending for j in it.jobs]))
-            # Compositing (`Pending.get`, ~1.5% of a CPU pass) goes to whichever thread has time:
-            # the paste thread's when decoded crops queue up for the generator, else this one.
-            if not stages.q_in.full():
-                for e in edits:
-                    e.get()
-            clock.generator += time.perf_counter() - t
-            clock.generator_cpu += time.thread_time() - c
-            k = 0
-            for it in pending:
-                it.edits, k = edits[k:k + len(it.crops)], k + len(it.crops)
-        for it in pending:
-            stages.put(stages.q_out, it)
+        if not pending:
+            return
+        done: Future = Future()
+        batch = pending.copy()
         pending.clear()
+        if any(it.crops for it in batch):
+            stages.put(q_gen, (batch, done))
+        else:
+            done.set_result(batch)
+        stages.put(stages.q_out, done)
 
-    workers = [threading.Thread(target=decode, name="ganivid-decode", daemon=True),
+    threads = [threading.Thread(target=decode, name="ganivid-decode", daemon=True),
                threading.Thread(target=paste, name="ganivid-paste", daemon=True),
                threading.Thread(target=encode, name="ganivid-encode", daemon=True)]
-    for w in workers:
+    threads += [threading.Thread(target=generator, name=f"ganivid-generator-{k}", daemon=True) for k in range(workers)]
+    for w in threads:
         w.start()
     try:
         pending: list[_Item] = []
@@ -282,14 +328,16 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
                 flush(pending)
                 crops = 0
         flush(pending)
+        for _ in range(workers):
+            stages.put(q_gen, _END)
         stages.put(stages.q_out, _END)
-        workers[2].join()
+        threads[2].join()
     except _Failed:
         pass
     except BaseException as ex:  # KeyboardInterrupt included: stop the workers, then re-raise
         stages.fail(ex)
     finally:
-        for w in workers:
+        for w in threads:
             w.join()
     if stages.error is not None:
         raise stages.error

@@ -19,6 +19,7 @@ from ganivid.networks import Generator
 from ganivid.testclips import background, moving_clip, sprite
 from ganivid.video import from_upright, probe, read_frames
 from ganivid.videowriter import EncodeOptions, VideoWriter
+from gates import Rendezvous
 
 CFG = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8)
 # Lossless x264 in 4:4:4: every pixel the edit did not touch must come back bit for bit.
@@ -423,24 +424,30 @@ def test_x264_runs_on_one_thread_beside_a_cpu_generator(face, work, model):
     assert threads(work / "threads-plain.mp4") > 1 or os.cpu_count() == 1
 
 
-def test_animate_leaves_opencvs_thread_pool_as_it_found_it(face, work, model):
+def test_animate_runs_a_generator_per_core_and_leaves_the_thread_pools_as_it_found_them(face, work, model):
     import cv2
 
     from ganivid.animate import animate
+    from ganivid.engine import Engine
     from ganivid.errors import NoFaceError
 
-    # On the CPU `animate` runs OpenCV on one thread (its stages are threads already); the
-    # pool is process-wide, so the caller gets its own setting back, after errors too.
+    # On the CPU `animate` runs OpenCV on one thread (its stages are threads already), and one
+    # generator thread per torch thread, each on one torch thread. Both settings are
+    # process-wide, so the caller gets its own back, after errors too.
     src = _cfr(face, work, "cv2.mp4", n=3)
-    before = cv2.getNumThreads()
+    before = cv2.getNumThreads(), torch.get_num_threads()
     try:
         cv2.setNumThreads(2)
-        animate(src, work / "cv2-out.mp4", au=["AU12=1.0"], model=model, device="cpu")
-        assert cv2.getNumThreads() == 2
+        torch.set_num_threads(2)
+        gen = Rendezvous(Engine.from_checkpoint(str(model), "cpu").generator, 2)
+        animate(src, work / "cv2-out.mp4", au=["AU12=1.0"], model=Engine(gen, CFG.image_size, "cpu", batch_size=1))
+        assert gen.threads == {"ganivid-generator-0", "ganivid-generator-1"}  # two batches ran at once
+        assert cv2.getNumThreads() == 2 and torch.get_num_threads() == 2
         blank = write_video(work / "cv2-blank.mp4", [np.full((240, 320, 3), 128, np.uint8)] * 3, [0, 1, 2],
                             Fraction(1, 25), Fraction(25))
         with pytest.raises(NoFaceError):  # raised after the pool was lowered
             animate(blank, work / "cv2-blank-out.mp4", au=["AU12=1.0"], model=model, device="cpu", require_face=True)
-        assert cv2.getNumThreads() == 2
+        assert cv2.getNumThreads() == 2 and torch.get_num_threads() == 2
     finally:
-        cv2.setNumThreads(before)
+        cv2.setNumThreads(before[0])
+        torch.set_num_threads(before[1])

@@ -1,3 +1,5 @@
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from ganivid.data import to_tensor
 from ganivid.engine import Engine, check_compatible, resolve_device
 from ganivid.errors import CheckpointError, ConfigError
 from ganivid.networks import Generator
+from gates import Gate
 
 CFG = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8)
 
@@ -62,8 +65,6 @@ def test_edit_composites_attention_and_colour(generator, crops):
 
 
 def test_edit_later_finished_on_another_thread_is_edit(generator, crops):
-    import threading
-
     targets = np.stack([expression("smile", 0.2 * i) for i in range(5)])
     now = Engine(generator, 32, "cpu", batch_size=2).edit(list(crops), targets)
     eng = Engine(generator, 32, "cpu", batch_size=2)
@@ -155,3 +156,37 @@ def test_freed_memory_is_reused_without_page_faults():
         faults.append(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before)
     # glibc's defaults give the 24 MiB back each time: ~3000 fresh pages every round.
     assert max(faults[1:]) < 100, faults
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_concurrent_calls_compute_a_shared_crop_once(generator, crops, fail):
+    from ganivid.errors import GanividError
+
+    gate = Gate(generator, fail)
+    eng = Engine(gate, 32, "cpu", batch_size=4)
+    target = expression("smile", 0.6)[None]
+    first: list = []
+
+    def run() -> None:
+        try:
+            first.append(eng.edit([crops[0]], target)[0])
+        except RuntimeError as ex:
+            first.append(ex)
+
+    t = threading.Thread(target=run)
+    t.start()
+    assert gate.entered.wait(10)
+    # The first call is inside the network: a second call with the same crop and target waits
+    # for its result instead of computing it again; another crop is computed at once.
+    shared, other = eng.edit_later([crops[0], crops[1]], np.concatenate([target, target]))
+    assert other.get().image.shape == (32, 32, 3) and eng.images_computed == 1
+    gate.open.set()
+    t.join()
+    if fail:
+        assert isinstance(first[0], RuntimeError)
+        with pytest.raises(GanividError, match="generator broke"):
+            shared.get()
+        eng.edit([crops[0]], target)  # not cached as failed: computed afresh
+        assert eng.images_computed == 2
+    else:
+        assert shared.get() is first[0] and eng.images_computed == 2 and eng.forward_calls == 2

@@ -11,6 +11,7 @@ from ganivid.engine import Engine
 from ganivid.networks import Generator
 from ganivid.pipeline import EditSmoother, Job, StageClock, prefetch, render
 from ganivid.video import Frame
+from gates import Rendezvous
 
 CFG = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8)
 
@@ -89,6 +90,32 @@ def test_a_failing_paste_stops_every_stage(engine, monkeypatch):
     with pytest.raises(MemoryError, match="paste failed"):
         render(iter(src), lambda i: plan_for(1), engine, lambda f: written.append(f.index))
     assert written == list(range(len(written))) and len(written) <= 7  # in order, none from after it
+    assert threading.active_count() == before
+
+
+def test_generator_threads_run_batches_at_once_and_change_no_pixel(engine):
+    src = frames(23)
+    one: list[Frame] = []
+    render(iter(src), plan_for, Engine(engine.generator, 32, "cpu", batch_size=3), one.append)
+    gen = Rendezvous(engine.generator, 2)
+    two: list[Frame] = []
+    clock = StageClock()
+    before = threading.active_count()
+    assert render(iter(src), plan_for, Engine(gen, 32, "cpu", batch_size=3), two.append, clock, workers=2) == 23
+    assert gen.threads == {"ganivid-generator-0", "ganivid-generator-1"} and gen.calls > 2
+    assert [f.index for f in two] == list(range(23)) and [f.pts for f in two] == [f.pts for f in src]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(one, two, strict=True))
+    assert clock.generator > 0 and threading.active_count() == before
+
+
+def test_a_failing_generator_thread_stops_every_stage(engine):
+    gen = Rendezvous(engine.generator, 2, fail_at=3)
+    written: list[int] = []
+    before = threading.active_count()
+    with pytest.raises(RuntimeError, match="generator broke"):
+        render(iter(frames(60)), plan_for, Engine(gen, 32, "cpu", batch_size=3),
+               lambda f: written.append(f.index), workers=2)
+    assert written == list(range(len(written))) and len(written) < 20  # in order, stopped early
     assert threading.active_count() == before
 
 
