@@ -29,6 +29,7 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "ganivid.saf
 # Edits are averaged over ~this many seconds in face coordinates (pipeline.EditSmoother): it
 # halves the generator's frame-to-frame noise at 25 fps while an expression change lags < 0.1 s.
 SMOOTH_EDITS_S = 0.06
+MAX_WORKERS = 4  # generator threads on a CPU (measured on 2 cores only)
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,22 @@ def default_output(input: Path) -> Path:
     return input.with_name(f"{input.stem}.animated{input.suffix if input.suffix.lower() in ('.mp4', '.mov', '.mkv', '.webm') else '.mp4'}")
 
 
+def generator_threads(engine) -> tuple[int, int]:
+    """(generator threads, torch threads each) the render pass runs `engine` with."""
+    if engine.device.type != "cpu":
+        return 1, 0
+    import torch
+
+    # One generator thread per torch thread, each running its own batch on one torch thread,
+    # instead of one batch on all of them: the cores stay busy between and within batches, and
+    # other stages taking a core slow one batch, not every thread's share of each (2 cores: +27 %
+    # end to end, benchmarks/ab_revisions.py --threads 2). Beyond MAX_WORKERS each takes several
+    # torch threads: more batches in flight only hold more frames, and decoding limits anyway.
+    threads = torch.get_num_threads()
+    workers = min(threads, MAX_WORKERS)
+    return workers, max(1, threads // workers)
+
+
 def describe(info: VideoInfo, program, model=None, device: str = "auto") -> None:
     """Print the probe, the faces found in a few frames, the model and the target AU table."""
     from rich.console import Console
@@ -151,7 +168,10 @@ def describe(info: VideoInfo, program, model=None, device: str = "auto") -> None
     from ganivid.engine import load_engine
 
     engine = load_engine(model, device, None)
-    say(f"model: {engine.image_size} px crops, {NUM_AUS} AUs, device {engine.device}, batch {engine.batch_size}")
+    workers, threads = generator_threads(engine)
+    say(f"model: {engine.image_size} px crops, {NUM_AUS} AUs, device {engine.device}, batch {engine.batch_size}"
+        + (f", {workers} generator thread{'s' * (workers > 1)} x {threads} torch thread{'s' * (threads > 1)}"
+           if engine.device.type == "cpu" else ""))
     for line in program.summary():
         say(line)
     end = max(dur, program.last_time(info.fps))
@@ -324,15 +344,11 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
         plan.setdefault(int(table.frame[i]), []).append(
             Job(Alignment(*map(float, table.params[i])), targets[i], int(table.track_id[i])))
     clock = StageClock()
-    workers = 1
+    workers, threads = generator_threads(engine)
     if engine.device.type == "cpu":
-        # One generator thread per torch thread, each running its own batch on one torch thread,
-        # instead of one batch on all of them: the cores stay busy between and within batches,
-        # and other stages taking a core slow one batch, not every thread's share of each.
         import torch
 
-        workers = torch.get_num_threads()
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads)  # `animate` restores the caller's setting on return
     progress, advance = reporter.progress("render", len(table.frames) or info.frame_count)
     t2, c2 = time.perf_counter(), time.process_time()
     with progress, writer:

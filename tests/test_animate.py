@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -330,12 +331,28 @@ def test_no_face_anywhere_writes_an_unedited_copy(clips):
         assert np.abs(x.image.astype(int) - y.image.astype(int)).max() <= 2  # lossless but for colour conversion
 
 
+def test_generator_threads_follow_torchs_thread_count(model):
+    from ganivid.animate import generator_threads
+    from ganivid.engine import Engine
+
+    eng, before, got = Engine.from_checkpoint(str(model), "cpu"), torch.get_num_threads(), {}
+    try:
+        for n in (1, 2, 3, 8):
+            torch.set_num_threads(n)
+            got[n] = generator_threads(eng)
+    finally:
+        torch.set_num_threads(before)
+    assert got == {1: (1, 1), 2: (2, 1), 3: (3, 1), 8: (4, 2)}  # up to 4 batches at once
+
+
 def test_dry_run_prints_probe_faces_and_au_table(clips):
     result = _run([clips["good"], "--dry-run", "--model", clips["model"], "--expression", "smile:0.5", "--au", "AU26=0.3"])
     assert result.exit_code == 0, result.output
     text = result.stderr + result.stdout
     assert "video #0: h264 320x240" in text and "25.000 fps" in text
     assert "1 face(s)" in text
+    threads = torch.get_num_threads()  # one generator thread per torch thread, up to 4
+    assert f"device cpu, batch 8, {min(threads, 4)} generator thread" in text
     assert "AU12" in text and "0.50" in text and "AU26" in text and "0.30" in text
     assert not (clips["good"].with_name("good.animated.mp4")).exists()
 
@@ -441,7 +458,7 @@ def test_animate_runs_a_generator_per_core_and_leaves_the_thread_pools_as_it_fou
         torch.set_num_threads(2)
         gen = Rendezvous(Engine.from_checkpoint(str(model), "cpu").generator, 2)
         animate(src, work / "cv2-out.mp4", au=["AU12=1.0"], model=Engine(gen, CFG.image_size, "cpu", batch_size=1))
-        assert gen.threads == {"ganivid-generator-0", "ganivid-generator-1"}  # two batches ran at once
+        assert gen.threads == {threading.current_thread().name, "ganivid-generator-1"}  # two batches at once
         assert cv2.getNumThreads() == 2 and torch.get_num_threads() == 2
         blank = write_video(work / "cv2-blank.mp4", [np.full((240, 320, 3), 128, np.uint8)] * 3, [0, 1, 2],
                             Fraction(1, 25), Fraction(25))

@@ -102,7 +102,7 @@ def test_generator_threads_run_batches_at_once_and_change_no_pixel(engine):
     clock = StageClock()
     before = threading.active_count()
     assert render(iter(src), plan_for, Engine(gen, 32, "cpu", batch_size=3), two.append, clock, workers=2) == 23
-    assert gen.threads == {"ganivid-generator-0", "ganivid-generator-1"} and gen.calls > 2
+    assert gen.threads == {threading.current_thread().name, "ganivid-generator-1"} and gen.calls > 2
     assert [f.index for f in two] == list(range(23)) and [f.pts for f in two] == [f.pts for f in src]
     assert all(np.array_equal(a.image, b.image) for a, b in zip(one, two, strict=True))
     assert clock.generator > 0 and threading.active_count() == before
