@@ -118,6 +118,7 @@ def animate_cmd(
     model: Path | None = typer.Option(None, "--model", help="Inference checkpoint \\[default: models/ganivid.safetensors]."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Face crops per generator pass \\[default: 8 on CPU, automatic on CUDA]."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for the generator \\[default: one per core]; up to 4 batches run at once."),
     faces: str = typer.Option("largest", "--faces", help="Faces to edit: largest, all, a track id, or ref:IMAGE."),
     detect_every: int = typer.Option(12, "--detect-every", help="Run the face detector every K frames for new faces (2K while every tracked face is sure and the picture outside them is unchanged; at once when a track is unsure), track in between; 1 = every frame."),
     source_aus: str = typer.Option("estimate", "--source-aus", help="estimate: keep the actor's own AUs where the curve is silent; none: zeros."),
@@ -141,6 +142,14 @@ def animate_cmd(
     A photo as INPUT becomes a video, a GIF (.gif) or one edited photo (.png, .jpg, .webp)."""
     from ganivid.images import is_image
 
+    if threads is not None:
+        from ganivid.errors import ConfigError
+
+        if threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)  # this process's setting: the generator's threads follow it
     if is_image(input):
         from ganivid.errors import ConfigError
         from ganivid.still import animate_image

@@ -284,6 +284,7 @@ BAD = [  # (id, input, extra args, expected message)
     ("bad face selection", "good", ["--faces", "biggest"], "--faces 'biggest'"),
     ("bad source AUs", "good", ["--source-aus", "openface"], "--source-aus"),
     ("bad batch size", "good", ["--batch-size", "0"], "batch-size"),
+    ("bad thread count", "good", ["--threads", "0"], "--threads must be at least 1"),
     ("encoder refuses a setting", "good", ["--preset", "warp9"], "cannot open the libx264 yuv420p crf=18 preset=warp9 encoder"),
     ("crf out of range", "good", ["--crf", "99"], "--crf 99 is out of range for libx264: 0 (best) to 51"),
 ]
@@ -355,6 +356,12 @@ def test_dry_run_prints_probe_faces_and_au_table(clips):
     assert f"device cpu, batch 8, {min(threads, 4)} generator thread" in text
     assert "AU12" in text and "0.50" in text and "AU26" in text and "0.30" in text
     assert not (clips["good"].with_name("good.animated.mp4")).exists()
+    before = torch.get_num_threads()
+    try:  # --threads sets the process's torch threads, which the generator threads follow
+        result = _run([clips["good"], "--dry-run", "--model", clips["model"], "--au", "AU12=1", "--threads", "6"])
+        assert "device cpu, batch 8, 4 generator threads x 1 torch thread" in result.stdout
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_yuv420p_output_keeps_the_decoded_pixels_outside_the_face(face, work, model):
