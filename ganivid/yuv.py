@@ -131,9 +131,10 @@ def passes_as_planes(f: av.VideoFrame) -> bool:
 
 
 def rgb_of(f: av.VideoFrame) -> np.ndarray:
-    """RGB uint8 (H, W, 3) of a decoded frame: swscale's, except for 10-bit planes, which it
-    comes out of 1-3 levels dark (it truncates) and this module rounds."""
-    if f.format.name == "yuv420p10le" and passes_as_planes(f):
+    """RGB uint8 (H, W, 3) of a decoded frame: 4:2:0 planes converted here, the way `animate`
+    crops faces (swscale truncates: its RGB comes out ~1 level dark from 8-bit planes, 1-3 from
+    10-bit ones; this module rounds); other formats by swscale."""
+    if passes_as_planes(f):
         return from_bt601(to_rgb(f.to_ndarray()), int(f.colorspace))
     return f.to_ndarray(format="rgb24")
 
