@@ -281,6 +281,7 @@ class Engine:
                 out[todo[k]]._resolve(r._batch, r._index)
         return out
 
+
 def load_engine(model=None, device: str = "auto", batch_size: int | None = None) -> Engine:
     """The inference engine of `model` (a path; default: the shipped models/ganivid.safetensors);
     an already loaded `Engine` is returned as it is, so callers editing many clips load once."""

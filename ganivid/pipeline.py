@@ -13,9 +13,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -235,7 +235,7 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
 
     def generate(batch: list[_Item]) -> list[_Item]:
         t, c = time.perf_counter(), time.thread_time()
-        edits = engine.edit_later([c for it in batch for c in it.crops],
+        edits = engine.edit_later([crop for it in batch for crop in it.crops],
                                   np.stack([j.target for it in batch for j in it.jobs]))
         # Compositing (`Pending.get`, ~1.5% of a CPU pass) goes to whichever thread has time:
         # the paste thread's when decoded crops queue up for the generator, else this one.
