@@ -117,10 +117,11 @@ def check_compatible(crop_spec: str, au_names: Sequence[str], source: str = "che
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 _MMAP_FROM = 32 << 20  # bytes: blocks this big come from mmap (glibc's largest setting on 64-bit)
 # Freed heap kept before trimming. 128 MiB: a CPU batch's activations free more than 32 MiB at
-# the top of the heap, which 32 MiB handed back every batch (~1,000 page faults per crop): with
-# 128 the generator alone took 7 % less CPU per crop, `animate` on one torch thread 15 % less per
-# frame (4 alternating runs each), and peak RSS of a 60 s clip stayed 1.03-1.07x that of a 10 s
-# clip (each process's own VmHWM; 0.99-1.06x with 32 MiB).
+# the top of the heap, which 32 MiB handed back every batch (~1,000 page faults per crop). With
+# 128 the generator alone took 7 % less CPU per crop (4 alternating runs each), `animate` 3-4 %
+# less per frame of its render (+1.5 % fps on one torch thread, +5 % on two; 6 alternating runs
+# each, benchmarks/ab_revisions.py), and peak RSS of a 60 s clip stayed 1.03-1.07x that of a
+# 10 s clip (each process's own VmHWM; 0.99-1.06x with 32 MiB).
 _TRIM_FROM = 128 << 20  # bytes
 _malloc_kept: bool | None = None
 
