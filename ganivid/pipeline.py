@@ -107,6 +107,19 @@ class _Stages:
             self.error = ex
         self.stop.set()
 
+    def thread(self, body: Callable[[], None], name: str) -> threading.Thread:
+        """A thread running one stage: its error stops every stage, and the calling thread re-raises it."""
+
+        def run() -> None:
+            try:
+                body()
+            except _Failed:
+                pass
+            except BaseException as ex:
+                self.fail(ex)
+
+        return threading.Thread(target=run, name=name, daemon=True)
+
 
 def timed(it: Iterable[Frame], clock: StageClock) -> Iterator[Frame]:
     """Iterate, charging the time spent waiting for each frame to `clock.decode`."""
@@ -215,23 +228,18 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
     clock_lock = threading.Lock()
 
     def decode() -> None:
-        try:
-            for frame in timed(frames, clock):
-                jobs = plan(frame.index)
-                t = time.perf_counter()
-                rgb = to_rgb(frame.image) if frame.yuv and jobs else frame.image
-                if rotation and jobs:
-                    rgb = to_upright(rgb, rotation)
-                crops = [crop_face(rgb, j.alignment, n) for j in jobs]
-                if frame.yuv:  # to_rgb decodes BT.601; the crops alone need the planes' own matrix
-                    crops = [from_bt601(c, frame.matrix) for c in crops]
-                clock.crop += time.perf_counter() - t
-                stages.put(stages.q_in, _Item(frame, jobs, crops))
-            stages.put(stages.q_in, _END)
-        except _Failed:
-            pass
-        except BaseException as ex:  # handed to the calling thread, which re-raises it
-            stages.fail(ex)
+        for frame in timed(frames, clock):
+            jobs = plan(frame.index)
+            t = time.perf_counter()
+            rgb = to_rgb(frame.image) if frame.yuv and jobs else frame.image
+            if rotation and jobs:
+                rgb = to_upright(rgb, rotation)
+            crops = [crop_face(rgb, j.alignment, n) for j in jobs]
+            if frame.yuv:  # to_rgb decodes BT.601; the crops alone need the planes' own matrix
+                crops = [from_bt601(c, frame.matrix) for c in crops]
+            clock.crop += time.perf_counter() - t
+            stages.put(stages.q_in, _Item(frame, jobs, crops))
+        stages.put(stages.q_in, _END)
 
     def generate(batch: list[_Item]) -> list[_Item]:
         t, c = time.perf_counter(), time.thread_time()
@@ -250,56 +258,43 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
             it.edits, k = edits[k:k + len(it.crops)], k + len(it.crops)
         return batch
 
-    def generator() -> None:
+    def run(batch: list[_Item], done: Future) -> None:
         try:
-            while (job := stages.get(q_gen)) is not _END:
-                batch, done = job
-                try:
-                    done.set_result(generate(batch))
-                except BaseException as ex:
-                    done.set_exception(ex)
-                    raise
-        except _Failed:
-            pass
-        except BaseException as ex:
-            stages.fail(ex)
+            done.set_result(generate(batch))
+        except BaseException as ex:  # the paste stage sees it too, in the batch's turn
+            done.set_exception(ex)
+            raise
+
+    def generator() -> None:
+        while (job := stages.get(q_gen)) is not _END:
+            run(*job)
 
     def paste() -> None:
-        try:
-            while (done := stages.get(stages.q_out)) is not _END:
-                for item in stages.result(done):  # batches are pasted in order
-                    t = time.perf_counter()
-                    image = item.frame.image
-                    f = item.frame
-                    stored = (image.shape[0] * 2 // 3, image.shape[1]) if f.yuv else image.shape[:2]
-                    for job, crop, edit in zip(item.jobs, item.crops, item.edits):
-                        edited = smoother(job.track, f.index, f.time_s, crop, edit.get().image)
-                        al = to_stored(job.alignment, rotation, stored) if rotation else job.alignment
-                        image = (paste_back_i420(image, crop, edited, al, matrix=f.matrix) if f.yuv
-                                 else paste_back(image, crop, edited, al))
-                    clock.paste += time.perf_counter() - t
-                    stages.put(stages.q_write, replace(item.frame, image=image) if item.jobs else item.frame)
-            stages.put(stages.q_write, _END)
-        except _Failed:
-            pass
-        except BaseException as ex:
-            stages.fail(ex)
+        while (done := stages.get(stages.q_out)) is not _END:
+            for item in stages.result(done):  # batches are pasted in order
+                t = time.perf_counter()
+                image = item.frame.image
+                f = item.frame
+                stored = (image.shape[0] * 2 // 3, image.shape[1]) if f.yuv else image.shape[:2]
+                for job, crop, edit in zip(item.jobs, item.crops, item.edits):
+                    edited = smoother(job.track, f.index, f.time_s, crop, edit.get().image)
+                    al = to_stored(job.alignment, rotation, stored) if rotation else job.alignment
+                    image = (paste_back_i420(image, crop, edited, al, matrix=f.matrix) if f.yuv
+                             else paste_back(image, crop, edited, al))
+                clock.paste += time.perf_counter() - t
+                stages.put(stages.q_write, replace(item.frame, image=image) if item.jobs else item.frame)
+        stages.put(stages.q_write, _END)
 
     def encode() -> None:
         # Its own thread, apart from pasting: without a generator to wait for, paste + encode
         # on one thread was the slowest stage (1.7 + 2.7 ms of a 640x360 frame).
-        try:
-            while (frame := stages.get(stages.q_write)) is not _END:
-                t = time.perf_counter()
-                write(frame)
-                clock.encode += time.perf_counter() - t
-                written[0] += 1
-                if on_frame is not None:
-                    on_frame()
-        except _Failed:
-            pass
-        except BaseException as ex:
-            stages.fail(ex)
+        while (frame := stages.get(stages.q_write)) is not _END:
+            t = time.perf_counter()
+            write(frame)
+            clock.encode += time.perf_counter() - t
+            written[0] += 1
+            if on_frame is not None:
+                on_frame()
 
     def flush(pending: list[_Item]) -> None:
         if not pending:
@@ -317,19 +312,13 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
                 return
             except queue.Full:
                 pass
-        try:
-            done.set_result(generate(batch))
-        except BaseException as ex:
-            done.set_exception(ex)
-            raise
+        run(batch, done)
 
-    threads = [threading.Thread(target=decode, name="ganivid-decode", daemon=True),
-               threading.Thread(target=paste, name="ganivid-paste", daemon=True),
-               threading.Thread(target=encode, name="ganivid-encode", daemon=True)]
+    threads = [stages.thread(decode, "ganivid-decode"), stages.thread(paste, "ganivid-paste"),
+               stages.thread(encode, "ganivid-encode")]
     # The calling thread is the first generator thread: with one, the generator runs where it
     # always did (glibc's main arena; in a thread of its own, with its own arena, peak RSS rose by 5-14 %).
-    threads += [threading.Thread(target=generator, name=f"ganivid-generator-{k}", daemon=True)
-                for k in range(1, workers)]
+    threads += [stages.thread(generator, f"ganivid-generator-{k}") for k in range(1, workers)]
     for w in threads:
         w.start()
     try:
