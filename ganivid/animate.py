@@ -248,7 +248,6 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
                           smooth_edits)
     reporter = _Reporter(quiet)
     import cv2
-
     import torch
 
     # `_run` may lower both: OpenCV's pool and torch's thread count are process-wide
@@ -345,10 +344,10 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
             Job(Alignment(*map(float, table.params[i])), targets[i], int(table.track_id[i])))
     clock = StageClock()
     workers, threads = generator_threads(engine)
-    if engine.device.type == "cpu":
+    if threads:  # CPU: the generator threads share torch's (`animate` restores the caller's setting)
         import torch
 
-        torch.set_num_threads(threads)  # `animate` restores the caller's setting on return
+        torch.set_num_threads(threads)
     progress, advance = reporter.progress("render", len(table.frames) or info.frame_count)
     t2, c2 = time.perf_counter(), time.process_time()
     with progress, writer:

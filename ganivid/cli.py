@@ -140,18 +140,16 @@ def animate_cmd(
 ) -> None:
     """Change the facial expression in a video along AU curves; everything else stays as it was.
     A photo as INPUT becomes a video, a GIF (.gif) or one edited photo (.png, .jpg, .webp)."""
+    from ganivid.errors import ConfigError
     from ganivid.images import is_image
 
     if threads is not None:
-        from ganivid.errors import ConfigError
-
         if threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {threads}")
         import torch
 
         torch.set_num_threads(threads)  # this process's setting: the generator's threads follow it
     if is_image(input):
-        from ganivid.errors import ConfigError
         from ganivid.still import animate_image
 
         if dry_run or stats is not None:
