@@ -55,7 +55,8 @@ def analyse_video(info: VideoInfo, track_cfg, cache: Path | None,
     def frames():
         # Grey straight from the luma plane: tracking works on grey anyway; only identity
         # encodings (--faces ref:) need colour.
-        it = prefetch(timed(read_frames(info.path, upright=bool(info.rotation), grey=not track_cfg.encodings), clock))
+        grey = not track_cfg.encodings
+        it = prefetch(timed(read_frames(info.path, upright=bool(info.rotation), grey=grey, info=info), clock))
         while True:
             t = time.perf_counter()
             f = next(it, None)

@@ -262,7 +262,7 @@ def _set_threads(stream, info: VideoInfo) -> None:
 
 
 def read_frames(path: str | Path, start: float | None = None, *, upright: bool = False,
-                grey: bool = False, yuv: bool = False) -> Iterator[Frame]:
+                grey: bool = False, yuv: bool = False, info: VideoInfo | None = None) -> Iterator[Frame]:
     """Stream the frames of a video in presentation order; memory does not grow with its length.
 
     Args:
@@ -274,10 +274,12 @@ def read_frames(path: str | Path, start: float | None = None, *, upright: bool =
         yuv: frames decoded as 8- or 10-bit limited-range 4:2:0 with even sides and BT.601,
             BT.709 or BT.2020 colours (most video) come as I420 planes without any colour
             conversion (`Frame.yuv`, `Frame.matrix`); other frames, and turned ones, as RGB.
+        info: `probe(path)`, where the caller has it: probing opens the file and decodes its
+            first frame (~15 ms at 640x360, 1 % of a 10 s clip's analysis).
     Raises:
         VideoError: the file cannot be opened or decoded.
     """
-    info = probe(path)
+    info = info if info is not None else probe(path)
     if start is None or start <= 0:
         with open_input(info.path) as c:
             v = c.streams[info.video_index]

@@ -187,6 +187,20 @@ def test_frame_shape_matches_written_image(clips):
     assert np.abs(f.image.astype(int) - clip_image(0, 64, 48)).mean() < 6  # lossy, but close
 
 
+def test_a_given_probe_is_not_probed_again(clips):
+    """`animate` probes once: its two passes hand the probe to read_frames, which then decodes
+    each frame once and not the first one again (~15 ms per pass at 640x360)."""
+    from ganivid.video import DECODE_STATS
+
+    path = clips["rotated"]
+    info = probe(path)
+    for given, extra in ((None, 1), (info, 0)):
+        before = DECODE_STATS.frames
+        frames = list(read_frames(path, upright=True, info=given))
+        assert DECODE_STATS.frames - before == len(frames) + extra == 10 + extra
+        assert [f.image.shape for f in frames] == [(64, 48, 3)] * 10  # the probe's rotation is used
+
+
 @pytest.mark.parametrize("name", ["cfr25_aac", "rotated", "odd_639x359", "webm_opus", "hdr_10bit"])
 def test_grey_frames_are_the_luma_of_the_rgb_ones(clips, name):
     import cv2
