@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(tree: Path, clip: Path, model: Path, generator: str, out: Path, threads: int) -> dict:
-    """One `animate` run of the revision checked out at `tree`: its steady fps and render CPU."""
+    """One `animate` run of the revision checked out at `tree`: its steady fps, and each pass's
+    wall and CPU ms per frame."""
     env = dict(os.environ, PYTHONPATH=str(tree))
     p = subprocess.run([sys.executable, str(tree / "benchmarks" / "animate_speed.py"), "--child", str(clip), str(out),
                         str(model), generator, str(threads)], capture_output=True, text=True, env=env, cwd=tree, check=False)
@@ -33,7 +34,8 @@ def run(tree: Path, clip: Path, model: Path, generator: str, out: Path, threads:
         raise SystemExit(p.stderr)
     r = json.loads(p.stdout.strip().splitlines()[-1])
     t = r["times"]
-    return {"fps": r["frames"] / (t["analyse_wall"] + t["render_wall"]), "render_cpu_ms": 1000 * t["render_cpu"] / r["frames"]}
+    per_frame = {f"{k}_ms": 1000 * t[k] / r["frames"] for k in ("analyse_wall", "analyse_cpu", "render_wall", "render_cpu")}
+    return {"fps": r["frames"] / (t["analyse_wall"] + t["render_wall"]), **per_frame}
 
 
 def main() -> None:
@@ -68,7 +70,8 @@ def main() -> None:
     med = lambda name, key: round(statistics.median(r[key] for r in runs[name]), 2)  # noqa: E731
     print(json.dumps({"benchmark": "ab_revisions", "generator": args.generator, "threads": args.threads,
                       "runs_each": args.runs,
-                      **{name: {"rev": rev, "fps": med(name, "fps"), "render_cpu_ms": med(name, "render_cpu_ms"),
+                      **{name: {"rev": rev, "fps": med(name, "fps"),
+                                **{k: med(name, k) for k in runs[name][0] if k.endswith("_ms")},
                                 "fps_per_run": [round(r["fps"], 1) for r in runs[name]]}
                          for name, rev in (("a", args.rev_a), ("b", args.rev_b))},
                       "b_over_a": round(med("b", "fps") / med("a", "fps"), 3)}))
