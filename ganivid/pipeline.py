@@ -23,7 +23,7 @@ import numpy as np
 from ganivid.align import Alignment, crop_face, paste_back, to_stored
 from ganivid.engine import Engine, Pending
 from ganivid.video import Frame, to_upright
-from ganivid.yuv import from_bt601, paste_back_i420, to_rgb
+from ganivid.yuv import crop_i420, paste_back_i420
 
 _END = object()
 
@@ -231,12 +231,13 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
         for frame in timed(frames, clock):
             jobs = plan(frame.index)
             t = time.perf_counter()
-            rgb = to_rgb(frame.image) if frame.yuv and jobs else frame.image
-            if rotation and jobs:
-                rgb = to_upright(rgb, rotation)
-            crops = [crop_face(rgb, j.alignment, n) for j in jobs]
-            if frame.yuv:  # to_rgb decodes BT.601; the crops alone need the planes' own matrix
-                crops = [from_bt601(c, frame.matrix) for c in crops]
+            if frame.yuv:  # from the planes as stored: only each crop's footprint becomes RGB
+                stored = (frame.image.shape[0] * 2 // 3, frame.image.shape[1])
+                crops = [crop_i420(frame.image, to_stored(j.alignment, rotation, stored) if rotation else j.alignment,
+                                   n, frame.matrix) for j in jobs]
+            else:
+                rgb = to_upright(frame.image, rotation) if rotation and jobs else frame.image
+                crops = [crop_face(rgb, j.alignment, n) for j in jobs]
             clock.crop += time.perf_counter() - t
             stages.put(stages.q_in, _Item(frame, jobs, crops))
         stages.put(stages.q_in, _END)

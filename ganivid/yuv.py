@@ -17,7 +17,7 @@ import av
 import cv2
 import numpy as np
 
-from ganivid.align import Alignment, warped_change
+from ganivid.align import Alignment, crop_face, crop_matrix, warped_change
 
 # AVColorSpace values whose planes this module converts as swscale does, and whose tags the writer
 # copies: BT.709 (1), BT.2020 (9; phones film HDR in it, with HLG or PQ), and BT.601 (5, 6) or
@@ -74,6 +74,29 @@ def from_bt601(rgb: np.ndarray, matrix: int) -> np.ndarray:
     them (to within rounding; colours beyond what BT.601 RGB holds stay clipped)."""
     m = _from_601(matrix)
     return rgb if m is None else cv2.transform(rgb, m)
+
+
+def crop_i420(i420: np.ndarray, al: Alignment, n: int, matrix: int = 2) -> np.ndarray:
+    """`align.crop_face` of an I420 frame's RGB image (as `from_bt601(to_rgb(...), matrix)`), with
+    only the crop's footprint converted: the whole frame cost 0.15 ms at 640x360 and ~5 ms at 4K
+    for a crop of 96 px. Equal to cropping the whole frame's RGB but for rare 1-level roundings."""
+    h, w = i420.shape[0] * 2 // 3, i420.shape[1]
+    inv = cv2.invertAffineTransform(crop_matrix(al, n))
+    corners = np.array([[0, 0, 1], [n, 0, 1], [0, n, 1], [n, n, 1]], np.float64) @ inv.T
+    pad = 3 * al.size / n + 4  # crop_face's area filter margin and the warp's reach, and more
+    x0, y0 = (max(int(np.floor(v - pad)) // 2 * 2, 0) for v in corners.min(0))
+    x1, y1 = (min(-(-int(np.ceil(v + pad)) // 2) * 2, top) for v, top in zip(corners.max(0), (w, h)))
+    if x1 - x0 < 2 * pad or y1 - y0 < 2 * pad:  # (almost) all outside the frame: crop_face replicates its edge
+        return from_bt601(crop_face(to_rgb(i420), al, n), matrix)
+    y, u, v = planes(i420)
+    hh, ww = y1 - y0, x1 - x0
+    part = np.empty(hh * ww * 3 // 2, i420.dtype)  # an I420 array of the footprint alone (any height)
+    part[:hh * ww] = y[y0:y1, x0:x1].ravel()
+    q = hh * ww // 4
+    part[hh * ww:hh * ww + q] = u[y0 // 2:y1 // 2, x0 // 2:x1 // 2].ravel()
+    part[hh * ww + q:] = v[y0 // 2:y1 // 2, x0 // 2:x1 // 2].ravel()
+    rgb = to_rgb(part.reshape(hh * 3 // 2, ww))
+    return from_bt601(crop_face(rgb, Alignment(al.cx - x0, al.cy - y0, al.size, al.angle), n), matrix)
 
 
 def from_rgb(rgb: np.ndarray, matrix: int = 2) -> np.ndarray:

@@ -394,6 +394,28 @@ def test_planes_convert_with_their_own_matrix(matrix):
     assert np.array_equal(far[:96, :20], deep[:96, :20])
 
 
+def test_faces_are_cropped_from_their_footprint_in_the_planes(astronaut):
+    """crop_i420 converts only the crop's footprint to RGB: the same crop as from the whole
+    frame's RGB, for faces big and small, turned, and partly or wholly outside the frame."""
+    import cv2
+
+    from ganivid.align import Alignment, crop_face
+    from ganivid.yuv import crop_i420, from_bt601, from_rgb, to_rgb, with_depth
+
+    planes = from_rgb(cv2.resize(astronaut, (320, 180), interpolation=cv2.INTER_AREA))
+    rng = np.random.default_rng(0)
+    diffs = []
+    for _ in range(60):
+        al = Alignment(*rng.uniform([-60, -60, 12, -60], [380, 240, 260, 60]))
+        for ten_bit, matrix in ((False, 2), (True, 1)):
+            i420 = with_depth(planes, ten_bit)
+            crop = crop_i420(i420, al, 32, matrix)
+            assert crop.dtype == np.uint8 and crop.shape == (32, 32, 3)
+            diffs.append(np.abs(crop.astype(int) - from_bt601(crop_face(to_rgb(i420), al, 32), matrix)))
+    diffs = np.concatenate([d.ravel() for d in diffs])
+    assert diffs.max() <= 2 and (diffs > 0).mean() < 1e-3  # a rounding here and there
+
+
 def test_video_keeps_its_brightness_through_rgb(tmp_path):
     # swscale truncates on its 10-bit <-> RGB paths (~1.3 levels darker each way) and on 8-bit
     # yuv420p -> RGB (~1 level darker); ganivid decodes those planes itself and rounds.
