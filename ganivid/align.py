@@ -5,6 +5,7 @@ Training data (`annotate`), inference (`animate`, `preview`) and tests all crop 
 are GANimation's best-known failure)."""
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -113,6 +114,7 @@ def crop_face(image: np.ndarray, al: Alignment, out_size: int) -> np.ndarray:
     return cv2.warpAffine(image, m, (out_size, out_size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
 
 
+@functools.lru_cache(maxsize=8)
 def feather_mask(out_size: int, feather: float = 0.12) -> np.ndarray:
     """Crop-space weight (out_size, out_size) float32: 1 inside, falling smoothly to 0 over the
     outer `feather` fraction of the crop, so pasted edits never show a crop border."""
@@ -121,16 +123,27 @@ def feather_mask(out_size: int, feather: float = 0.12) -> np.ndarray:
     edge = np.minimum(t + 0.5, out_size - t - 0.5) / r
     ramp = np.clip(edge, 0.0, 1.0)
     ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep: no kink at either end
-    return np.outer(ramp, ramp).astype(np.float32)
+    mask = np.outer(ramp, ramp).astype(np.float32)
+    mask.flags.writeable = False  # one array per size, shared by every caller
+    return mask
+
+
+@functools.lru_cache(maxsize=8)
+def _feather3(out_size: int, feather: float) -> np.ndarray:
+    """`feather_mask` on three channels, for OpenCV's per-element product."""
+    return cv2.merge([feather_mask(out_size, feather)] * 3)
 
 
 def warped_change(original_crop: np.ndarray, edited_crop: np.ndarray, al: Alignment, frame_size: tuple[int, int],
-                  feather: float = 0.12, grid: int = 1) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+                  feather: float = 0.12, grid: int = 1,
+                  colour: np.ndarray | None = None) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
     """The feathered change (edited - original, crop space) warped back into the frame: a float
-    (h', w', 3) array over the bounding box (x0, y0, x1, y1) of the crop's footprint (edges
-    widened to multiples of `grid`, clipped to the frame of size (h, w)), or None if nothing changes."""
+    (h', w', 4) array (the 4th channel is the footprint's coverage, 0..1) over the bounding box (x0, y0, x1, y1) of the crop's
+    footprint (edges widened to multiples of `grid`, clipped to the frame of size (h, w)), or None
+    if nothing changes. `colour`: a 3x3 map applied to the change first (RGB -> YUV, say); both
+    are linear, so mapping the crop is mapping the frame region, at a fifth of the pixels."""
     n = original_crop.shape[0]
-    delta = (edited_crop.astype(np.float32) - original_crop.astype(np.float32)) * feather_mask(n, feather)[..., None]
+    delta = cv2.multiply(cv2.subtract(edited_crop, original_crop, dtype=cv2.CV_32F), _feather3(n, feather))
     inv = cv2.invertAffineTransform(crop_matrix(al, n))
     h, w = frame_size
     corners = np.array([[0, 0, 1], [n, 0, 1], [0, n, 1], [n, n, 1]], np.float64) @ inv.T
@@ -139,6 +152,11 @@ def warped_change(original_crop: np.ndarray, edited_crop: np.ndarray, al: Alignm
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 <= x0 or y1 <= y0 or not np.any(delta):
         return None
+    if colour is not None:
+        delta = cv2.transform(delta, colour)
+    # Four channels: OpenCV's bilinear warp of float32 has a vector path for 1 and 4 channels
+    # only (3: 0.30 ms, 4: 0.17 ms for a 96 px crop over 198 x 198 pixels), same values.
+    delta = cv2.cvtColor(delta, cv2.COLOR_RGB2RGBA)
     # Warp only the bounding box of the crop's footprint: cheap on 4K frames.
     shift = inv.copy()
     shift[:, 2] -= (x0, y0)
@@ -161,6 +179,7 @@ def paste_back(frame: np.ndarray, original_crop: np.ndarray, edited_crop: np.nda
     if change is None:
         return out
     back, (x0, y0, x1, y1) = change
+    back = cv2.cvtColor(back, cv2.COLOR_RGBA2RGB)
     region = out[y0:y1, x0:x1]
     if region.ndim == 2:
         back = back.mean(axis=2)

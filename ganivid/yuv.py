@@ -124,20 +124,21 @@ def paste_back_i420(frame: np.ndarray, original_crop: np.ndarray, edited_crop: n
     planes; pixels outside the footprint stay bit-identical."""
     out = frame.copy()
     y, u, v = planes(out)
-    change = warped_change(original_crop, edited_crop, al, y.shape, feather, grid=2)  # even edges for the chroma
-    if change is None:
-        return out
-    back, (x0, y0, x1, y1) = change  # (h', w', 3) RGB change
-    region = y[y0:y1, x0:x1]
     deep = out.dtype == np.uint16  # 10-bit planes: 4 steps per 8-bit level
     m = rgb_to_yuv(matrix) * 4 if deep else rgb_to_yuv(matrix)
+    # The change as YUV in crop space, then warped: (h', w', 4) Y, U, V changes and a 0
+    change = warped_change(original_crop, edited_crop, al, y.shape, feather, grid=2, colour=m)  # even edges for the chroma
+    if change is None:
+        return out
+    back, (x0, y0, x1, y1) = change
     top = 1023 if deep else 255
-    region[:] = _add(region, cv2.transform(back, m[:1]), top)
+    region = y[y0:y1, x0:x1]
+    region[:] = _add(region, back[..., 0], top)
     # The mean over each 2x2 block (INTER_AREA at exactly half size) is the chroma change.
     small = cv2.resize(back, ((x1 - x0) // 2, (y1 - y0) // 2), interpolation=cv2.INTER_AREA)
-    for plane, row in ((u, 1), (v, 2)):
+    for plane, k in ((u, 1), (v, 2)):
         region = plane[y0 // 2:y1 // 2, x0 // 2:x1 // 2]
-        region[:] = _add(region, cv2.transform(small, m[row:row + 1]), top)
+        region[:] = _add(region, small[..., k], top)
     return out
 
 
