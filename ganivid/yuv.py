@@ -126,7 +126,7 @@ def paste_back_i420(frame: np.ndarray, original_crop: np.ndarray, edited_crop: n
     y, u, v = planes(out)
     deep = out.dtype == np.uint16  # 10-bit planes: 4 steps per 8-bit level
     m = rgb_to_yuv(matrix) * 4 if deep else rgb_to_yuv(matrix)
-    # The change as YUV in crop space, then warped: (h', w', 4) Y, U, V changes and a 0
+    # The change as YUV in crop space, then warped: (h', w', 4) Y, U, V changes and the coverage
     change = warped_change(original_crop, edited_crop, al, y.shape, feather, grid=2, colour=m)  # even edges for the chroma
     if change is None:
         return out
