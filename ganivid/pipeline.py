@@ -1,13 +1,13 @@
 """The render pass of `animate`: decode + crop, batched generator, paste + encode, overlapped.
 
-Stages joined by bounded queues: a decoder thread crops each face as frames arrive, the calling
-thread batches crops across consecutive frames and runs them through the generator, handing
-batches to helper threads when it has more than one (on CPU one per core, each with one torch
-thread: a batch per core), a paste thread adds the edits back in order (compositing them first
-when the generator is the slowest stage), and an encoder thread writes. torch, OpenCV and FFmpeg
-release the GIL in their heavy calls, so the slowest stage sets the pace and memory stays a few
-batches deep whatever the video's length. Frames keep their order; frames without faces pass
-through untouched."""
+Stages joined by bounded queues: a decoder thread crops each face as frames arrive (or leaves
+that to the generator's thread when it waits for frames), the calling thread batches crops
+across consecutive frames and runs them through the generator, handing batches to helper
+threads when it has more than one (on CPU one per core, each with one torch thread: a batch per
+core), a paste thread adds the edits back in order (compositing them first when the generator
+is the slowest stage), and an encoder thread writes. torch, OpenCV and FFmpeg release the GIL in
+their heavy calls, so the slowest stage sets the pace and memory stays a few batches deep
+whatever the video's length. Frames keep their order; frames without faces pass through untouched."""
 from __future__ import annotations
 
 import queue
@@ -41,7 +41,7 @@ class Job:
 class _Item:
     frame: Frame
     jobs: list[Job]
-    crops: list[np.ndarray]
+    crops: list[np.ndarray] | None  # None: not cut yet
     edits: list[Pending] = field(default_factory=list)
 
 
@@ -227,19 +227,29 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
     smoother = EditSmoother(smooth_edits)
     clock_lock = threading.Lock()
 
+    def crop(item: _Item) -> _Item:
+        t = time.perf_counter()
+        frame = item.frame
+        if frame.yuv:  # from the planes as stored: only each crop's footprint becomes RGB
+            stored = (frame.image.shape[0] * 2 // 3, frame.image.shape[1])
+            item.crops = [crop_i420(frame.image, to_stored(j.alignment, rotation, stored) if rotation else j.alignment,
+                                    n, frame.matrix) for j in item.jobs]
+        else:
+            rgb = to_upright(frame.image, rotation) if rotation and item.jobs else frame.image
+            item.crops = [crop_face(rgb, j.alignment, n) for j in item.jobs]
+        with clock_lock:
+            clock.crop += time.perf_counter() - t
+        return item
+
     def decode() -> None:
         for frame in timed(frames, clock):
-            jobs = plan(frame.index)
-            t = time.perf_counter()
-            if frame.yuv:  # from the planes as stored: only each crop's footprint becomes RGB
-                stored = (frame.image.shape[0] * 2 // 3, frame.image.shape[1])
-                crops = [crop_i420(frame.image, to_stored(j.alignment, rotation, stored) if rotation else j.alignment,
-                                   n, frame.matrix) for j in jobs]
-            else:
-                rgb = to_upright(frame.image, rotation) if rotation and jobs else frame.image
-                crops = [crop_face(rgb, j.alignment, n) for j in jobs]
-            clock.crop += time.perf_counter() - t
-            stages.put(stages.q_in, _Item(frame, jobs, crops))
+            item = _Item(frame, plan(frame.index), None)
+            # Crops are cut here while the generator has decoded frames waiting (a CPU generator
+            # always has); a generator that waits for frames (CUDA, or none) cuts them itself:
+            # this thread is then the slowest stage, and cropping was a third of its work.
+            if not item.jobs or stages.q_in.qsize() >= 2:
+                crop(item)
+            stages.put(stages.q_in, item)
         stages.put(stages.q_in, _END)
 
     def generate(batch: list[_Item]) -> list[_Item]:
@@ -326,6 +336,8 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
         pending: list[_Item] = []
         crops = 0
         while (item := stages.get(stages.q_in)) is not _END:
+            if item.crops is None:
+                crop(item)
             pending.append(item)
             crops += len(item.crops)
             # A batch is full, or a long stretch without faces should not wait for one.

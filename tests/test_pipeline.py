@@ -11,7 +11,7 @@ from ganivid.engine import Engine
 from ganivid.networks import Generator
 from ganivid.pipeline import EditSmoother, Job, StageClock, prefetch, render
 from ganivid.video import Frame
-from gates import Rendezvous
+from gates import Gate, Rendezvous
 
 CFG = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8)
 
@@ -106,6 +106,36 @@ def test_generator_threads_run_batches_at_once_and_change_no_pixel(engine):
     assert [f.index for f in two] == list(range(23)) and [f.pts for f in two] == [f.pts for f in src]
     assert all(np.array_equal(a.image, b.image) for a, b in zip(one, two, strict=True))
     assert clock.generator > 0 and threading.active_count() == before
+
+
+def test_faces_are_cropped_by_whichever_thread_has_time(engine, monkeypatch):
+    """The decoder crops while the generator has frames waiting; a generator that waits for
+    frames (on CUDA, say) crops them itself, taking work from the decoder. Same frames either way."""
+    import ganivid.pipeline as pipeline
+
+    croppers: list[str] = []
+
+    def crop_face(*args):
+        croppers.append(threading.current_thread().name)
+        return real(*args)
+
+    real = pipeline.crop_face
+    monkeypatch.setattr(pipeline, "crop_face", crop_face)
+    src = frames(30)
+    ref: list[Frame] = []
+    render(iter(src), plan_for, engine, ref.append)
+    first = croppers.copy()
+    # A generator held at its first batch: the decoder runs ahead and crops the frames it queues.
+    croppers.clear()
+    gen = Gate(engine.generator)
+    threading.Timer(0.5, gen.open.set).start()
+    slow: list[Frame] = []
+    render(iter(src), plan_for, Engine(gen, 32, "cpu", batch_size=3), slow.append)
+    me = threading.current_thread().name
+    assert me in first and me in croppers  # the first frame at least: nothing was queued before it
+    assert croppers.count("ganivid-decode") >= 5
+    assert len(croppers) == len(first) == sum(len(plan_for(f.index)) for f in src)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(ref, slow, strict=True))
 
 
 def test_a_failing_generator_thread_stops_every_stage(engine):
