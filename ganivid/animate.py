@@ -373,7 +373,7 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
         # A turned video's frames stay as stored too: only face crops are turned upright.
         frames = read_frames(info.path, yuv=writer.takes_i420, info=info)
         written = render(frames, lambda k: plan.get(k, []), engine, writer.write, clock, advance,
-                         o.smooth_edits, info.rotation, workers)
+                         o.smooth_edits, info.rotation, workers, writer.prepare)
         if written != len(raw.frames):
             raise VideoError(f"{info.path}: decoded {written} frames on the second pass but "
                              f"{len(raw.frames)} on the first; the file may be damaged")

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -196,9 +197,9 @@ def prefetch(items: Iterable, depth: int = 8) -> Iterator:
 
 
 def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: Engine,
-           write: Callable[[Frame], None], clock: StageClock | None = None,
+           write: Callable[[Any], None], clock: StageClock | None = None,
            on_frame: Callable[[], None] | None = None, smooth_edits: float = 0.0, rotation: int = 0,
-           workers: int = 1) -> int:
+           workers: int = 1, prepare: Callable[[Frame], Any] | None = None) -> int:
     """Edit every frame's planned faces and `write` each frame once, in order; returns the count.
 
     Args:
@@ -206,7 +207,7 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
             from an RGB copy and edits added to the planes, so unedited pixels pass as decoded).
         plan: frame index -> faces to edit there (empty: the frame is written unedited).
         engine: the generator; crops are batched across consecutive frames up to its batch size.
-        write: called with each finished frame from the encoder thread.
+        write: called with each finished frame (or what `prepare` made of it) from the encoder thread.
         clock: accumulates per-stage seconds (decode, crop, generator, paste, encode).
         on_frame: called after each written frame (progress).
         smooth_edits: time constant in seconds of `EditSmoother` (0: each frame on its own).
@@ -216,6 +217,8 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
         workers: threads running the generator on successive batches at once, the calling
             thread and workers - 1 helpers (CPU: one per core, each with one torch thread); the
             edits do not depend on it.
+        prepare: called with each finished frame in the paste thread; `write` gets its result
+            (`VideoWriter.prepare`: the encoder's thread is left the encoding alone).
     """
     clock = clock or StageClock()
     n = engine.image_size
@@ -293,7 +296,8 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
                     image = (paste_back_i420(image, crop, edited, al, matrix=f.matrix) if f.yuv
                              else paste_back(image, crop, edited, al))
                 clock.paste += time.perf_counter() - t
-                stages.put(stages.q_write, replace(item.frame, image=image) if item.jobs else item.frame)
+                done = replace(item.frame, image=image) if item.jobs else item.frame
+                stages.put(stages.q_write, done if prepare is None else prepare(done))
         stages.put(stages.q_write, _END)
 
     def encode() -> None:

@@ -84,6 +84,15 @@ def _check_target(path: Path, source: Path, overwrite: bool) -> str:
     return fmt
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A frame as `VideoWriter.prepare` made it ready for the encoder."""
+
+    pts: int
+    duration: int
+    frame: av.VideoFrame
+
+
 class VideoWriter:
     """Write frames like `template`'s (timestamps, time base, rotation, audio) to `path` atomically.
 
@@ -262,13 +271,12 @@ class VideoWriter:
         any conversion (of the other, 8 or 10 bits, after `yuv.with_depth`)."""
         return self._out is not None and self._video.pix_fmt in PLANES
 
-    def write(self, frame: Frame) -> None:
-        """Encode one frame (RGB, or I420 in stored orientation) at its own timestamp; frames must
-        come in increasing pts order."""
+    def prepare(self, frame: Frame) -> Prepared:
+        """The checked, converted encoder frame of `frame`: `write` does this itself; called
+        beforehand (on another thread: it reads only settings fixed at open), it takes this work
+        off the encoding thread, which x264 keeps the busiest of `animate`'s render pass."""
         if self._out is None:
-            raise RuntimeError("VideoWriter.write outside its `with` block")
-        if self._last_pts is not None and frame.pts <= self._last_pts:
-            raise ValueError(f"frame pts {frame.pts} is not after the previous frame's {self._last_pts}")
+            raise RuntimeError("VideoWriter.prepare outside its `with` block")
         h, w = self.template.height, self.template.width
         dtype = "uint8"
         if frame.yuv:  # I420 planes as decoded: no colour conversion at all for output of their format
@@ -290,6 +298,16 @@ class VideoWriter:
         if self._matrix in (1, 9):
             vf.colorspace = self._matrix  # RGB for swscale: converted with this frame's matrix
         vf.pts, vf.time_base = frame.pts, self.template.time_base
+        return Prepared(frame.pts, frame.duration, vf)
+
+    def write(self, frame: Frame | Prepared) -> None:
+        """Encode one frame (RGB, or I420 in stored orientation; or `prepare`d) at its own
+        timestamp; frames must come in increasing pts order."""
+        if self._out is None:
+            raise RuntimeError("VideoWriter.write outside its `with` block")
+        if self._last_pts is not None and frame.pts <= self._last_pts:
+            raise ValueError(f"frame pts {frame.pts} is not after the previous frame's {self._last_pts}")
+        vf = (frame if isinstance(frame, Prepared) else self.prepare(frame)).frame
         self._durations[frame.pts] = frame.duration
         self._last_pts = frame.pts
         self._end_pts = max(self._end_pts or 0, frame.pts + frame.duration)

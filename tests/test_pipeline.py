@@ -138,6 +138,15 @@ def test_faces_are_cropped_by_whichever_thread_has_time(engine, monkeypatch):
     assert all(np.array_equal(a.image, b.image) for a, b in zip(ref, slow, strict=True))
 
 
+def test_frames_are_prepared_for_the_encoder_in_the_paste_thread(engine):
+    ref: list[Frame] = []
+    render(iter(frames(9)), plan_for, engine, ref.append)
+    got: list[tuple[str, Frame]] = []
+    render(iter(frames(9)), plan_for, engine, got.append, prepare=lambda f: (threading.current_thread().name, f))
+    assert {name for name, _ in got} == {"ganivid-paste"}
+    assert all(np.array_equal(a.image, b.image) for a, (_, b) in zip(ref, got, strict=True))
+
+
 def test_a_failing_generator_thread_stops_every_stage(engine):
     gen = Rendezvous(engine.generator, 2, fail_at=3)
     written: list[int] = []

@@ -142,6 +142,25 @@ def test_reencode_is_deterministic(clips, tmp_path):
     assert all(np.array_equal(a.image, b.image) and a.pts == b.pts for a, b in zip(one, two, strict=True))
 
 
+@pytest.mark.parametrize("yuv", [False, True])
+def test_frames_prepared_on_another_thread_encode_the_same(clips, tmp_path, yuv):
+    """`animate` converts each frame for the encoder in its paste thread (VideoWriter.prepare)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    src = clips["rotated"]  # turned: stored planes, or upright RGB turned back by the writer
+    copy = tmp_path / "direct.mp4"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with VideoWriter(copy, probe(src), upright=not yuv) as w:
+            for f in read_frames(src, upright=not yuv, yuv=yuv):
+                w.write(f)
+        with VideoWriter(tmp_path / "prepared.mp4", probe(src), upright=not yuv) as w, ThreadPoolExecutor(1) as pool:
+            for f in read_frames(src, upright=not yuv, yuv=yuv):
+                w.write(pool.submit(w.prepare, f).result())
+    assert w.frames_written == 10
+    assert (tmp_path / "prepared.mp4").read_bytes() == copy.read_bytes()
+
+
 def test_odd_size_keeps_exact_resolution(clips, tmp_path):
     src = clips["odd_639x359"]
     with pytest.warns(UserWarning, match="yuv444p"):
