@@ -204,7 +204,8 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
 
     Args:
         frames: decoded frames in presentation order, RGB or I420 (`Frame.yuv`: faces are cropped
-            from an RGB copy and edits added to the planes, so unedited pixels pass as decoded).
+            from an RGB copy of their footprint and edits added to the planes, so unedited pixels
+            pass as decoded).
         plan: frame index -> faces to edit there (empty: the frame is written unedited).
         engine: the generator; crops are batched across consecutive frames up to its batch size.
         write: called with each finished frame (or what `prepare` made of it) from the encoder thread.
@@ -230,7 +231,7 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
     smoother = EditSmoother(smooth_edits)
     clock_lock = threading.Lock()
 
-    def crop(item: _Item) -> _Item:
+    def cut(item: _Item) -> _Item:
         t = time.perf_counter()
         frame = item.frame
         if frame.yuv:  # from the planes as stored: only each crop's footprint becomes RGB
@@ -251,7 +252,7 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
             # always has); a generator that waits for frames (CUDA, or none) cuts them itself:
             # this thread is then the slowest stage, and cropping was a third of its work.
             if not item.jobs or stages.q_in.qsize() >= 2:
-                crop(item)
+                cut(item)
             stages.put(stages.q_in, item)
         stages.put(stages.q_in, _END)
 
@@ -341,7 +342,7 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
         crops = 0
         while (item := stages.get(stages.q_in)) is not _END:
             if item.crops is None:
-                crop(item)
+                cut(item)
             pending.append(item)
             crops += len(item.crops)
             # A batch is full, or a long stretch without faces should not wait for one.
