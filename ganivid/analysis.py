@@ -40,7 +40,6 @@ def analyse_video(info: VideoInfo, track_cfg, cache: Path | None,
     (table, decode s, track s, detector loading s, reused)."""
     from ganivid.faces import DlibDetector
     from ganivid.pipeline import StageClock, prefetch, timed
-    from ganivid.trackcues import cut_cue
     from ganivid.tracking import analyse
     from ganivid.video import read_frames
 
@@ -53,17 +52,11 @@ def analyse_video(info: VideoInfo, track_cfg, cache: Path | None,
             cache.unlink(missing_ok=True)
     clock, wait = StageClock(), [0.0]
 
-    def decoded():
+    def frames():
         # Grey straight from the luma plane: tracking works on grey anyway; only identity
         # encodings (--faces ref:) need colour.
         grey = not track_cfg.encodings
-        for f in timed(read_frames(info.path, upright=bool(info.rotation), grey=grey, info=info), clock):
-            # The cut test's thumbnail here, in the decoding thread: the tracker's thread is
-            # the pass's bottleneck (dlib's landmark fits hold the GIL).
-            yield f.index, f.time_s, f.image, cut_cue(f.image)
-
-    def frames():
-        it = prefetch(decoded())
+        it = prefetch(timed(read_frames(info.path, upright=bool(info.rotation), grey=grey, info=info), clock))
         while True:
             t = time.perf_counter()
             f = next(it, None)

@@ -132,22 +132,6 @@ def changed_outside(now: np.ndarray, ref: np.ndarray, faces: list[np.ndarray], w
     return int(diff.sum()) >= 4
 
 
-def cut_cue(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """What `CutDetector` compares of a frame: its 64-px grey uint8 thumbnail and 16-bin grey
-    histogram. A function of the frame alone, so `animate` computes it in the decoding thread,
-    beside the tracker (~0.1 ms of a 640x360 frame)."""
-    h, w = img.shape[:2]
-    th = max(1, round(64 * h / w))
-    # Sample down to 4x the thumbnail first (nearest: 0.03 ms at 720p, where area or a numpy
-    # stride copy take 1 ms), then average 4x4 cells in two 2x area steps (OpenCV's fastest
-    # path): an honest 64-px thumbnail at any resolution.
-    small = img if w <= 256 else cv2.resize(img, (256, 4 * th), interpolation=cv2.INTER_NEAREST)
-    grey = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    fast = grey.shape[:2] == (4 * th, 256)
-    g = _halve(grey, 2) if fast else cv2.resize(grey, (64, th), interpolation=cv2.INTER_AREA)
-    return g, cv2.calcHist([g], [0], None, [16], [0, 256]).ravel() / g.size
-
-
 class CutDetector:
     """Scene cuts from consecutive 64-px grey thumbnails: big mean change and a changed histogram."""
 
@@ -159,13 +143,22 @@ class CutDetector:
         """The 64-px grey uint8 thumbnail of the last frame."""
         return None if self.prev is None else self.prev[0]
 
-    def __call__(self, img: np.ndarray, cue: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
-        """True if `img` starts a new shot (`cue`: its `cut_cue`, if computed already)."""
-        g, hist = cut_cue(img) if cue is None else cue
-        prev, self.prev = self.prev, (g, hist, img.shape[:2])
+    def __call__(self, img: np.ndarray) -> bool:
+        """True if `img` starts a new shot."""
+        h, w = img.shape[:2]
+        th = max(1, round(64 * h / w))
+        # Sample down to 4x the thumbnail first (nearest: 0.03 ms at 720p, where area or a numpy
+        # stride copy take 1 ms), then average 4x4 cells in two 2x area steps (OpenCV's fastest
+        # path): an honest 64-px thumbnail at any resolution.
+        small = img if w <= 256 else cv2.resize(img, (256, 4 * th), interpolation=cv2.INTER_NEAREST)
+        grey = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        fast = grey.shape[:2] == (4 * th, 256)
+        g = _halve(grey, 2) if fast else cv2.resize(grey, (64, th), interpolation=cv2.INTER_AREA)
+        hist = cv2.calcHist([g], [0], None, [16], [0, 256]).ravel() / g.size
+        prev, self.prev = self.prev, (g, hist, (h, w))
         if prev is None:
             return False
-        if prev[2] != img.shape[:2]:
+        if prev[2] != (h, w):
             return True
         mad = cv2.norm(g, prev[0], cv2.NORM_L1) / (255 * g.size)
         return mad > self.mad and 0.5 * float(np.abs(hist - prev[1]).sum()) > self.hist

@@ -89,20 +89,17 @@ class _Track:
         return self.al + self.velocity * min(max(t - self.time, 0.0), 0.2)
 
 
-def _frame(item) -> tuple[int, float, np.ndarray, tuple | None]:
-    """(index, time_s, image, cut cue or None) from a triple, a quadruple with the cue, or an
-    object with index/time/image attributes."""
-    cue = None
+def _frame(item) -> tuple[int, float, np.ndarray]:
+    """(index, time_s, image) from a triple or from an object with index/time/image attributes."""
     if isinstance(item, (tuple, list)):
-        index, t, image, *more = item
-        cue = more[0] if more else None
+        index, t, image = item
     else:
         index, image = item.index, item.image
         # Seconds only: a `pts` attribute (video.Frame has one) counts time-base units, not seconds.
         t = next((getattr(item, n) for n in ("time_s", "time") if getattr(item, n, None) is not None), None)
     if t is None:
         raise VideoError(f"frame {index} has no timestamp")
-    return int(index), float(t), _to_rgb(np.asarray(image)), cue
+    return int(index), float(t), _to_rgb(np.asarray(image))
 
 
 def _box(al: np.ndarray) -> np.ndarray:
@@ -166,15 +163,14 @@ class Tracker:
         return {i for i, tr in self.tracks.items()
                 if tr.hits == 1 and tr.attempts >= 3 and tr.score < self.cfg.confirm_score}
 
-    def step(self, t: float, img: np.ndarray, cue=None) -> tuple[list[tuple[_Track, int]], bool]:
-        """Analyse the next frame: ([(track, state)], is_cut); `cue`: its `trackcues.cut_cue`, if
-        computed already (`animate` does in the decoding thread)."""
+    def step(self, t: float, img: np.ndarray) -> tuple[list[tuple[_Track, int]], bool]:
+        """Analyse the next frame: ([(track, state)], is_cut)."""
         self.pos += 1
         colour = img  # only identity encodings need colour
         # Grey once per frame for the cut test, the detector and every landmark fit: they all
         # work on intensities (and animate decodes grey straight from the luma plane).
         img = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-        cut = self.cuts(img, cue)
+        cut = self.cuts(img)
         if cut:  # a new shot: nothing carries over, and look for faces right away
             self.live, self.lost, self.since_detect, self.seen = [], [], self.cfg.detect_every, None
         h, w = img.shape[:2]
@@ -352,8 +348,7 @@ class Tracker:
 
 def analyse(frames: Iterable, config: TrackConfig | None = None, detector: DlibDetector | None = None) -> TrackTable:
     """Track every face through `frames`: (index, time_s, image) triples or objects with
-    `index`, `time_s` (or `time`, in seconds) and `image` (RGB or grey uint8), e.g. video.Frame;
-    or (index, time_s, image, trackcues.cut_cue(image)) quadruples, the cue computed elsewhere.
+    `index`, `time_s` (or `time`, in seconds) and `image` (RGB or grey uint8), e.g. video.Frame.
 
     Returns the unsmoothed TrackTable; every frame is listed in `frames`/`times`, and frames
     without a usable face simply have no row."""
@@ -362,10 +357,10 @@ def analyse(frames: Iterable, config: TrackConfig | None = None, detector: DlibD
     cols = {k: [] for k in ("frame", "time_s", "track_id", "params", "state", "landmarks")}
     frames_, times, cuts, size = [], [], [], (0, 0)
     for item in frames:
-        index, t, img, cue = _frame(item)
+        index, t, img = _frame(item)
         if frames_ and index <= frames_[-1]:
             raise VideoError(f"frame indices must increase: {index} after {frames_[-1]}")
-        faces, cut = tracker.step(t, img, cue)
+        faces, cut = tracker.step(t, img)
         frames_.append(index)
         times.append(t)
         size = img.shape[:2]

@@ -135,15 +135,6 @@ def test_cut_to_empty_frame_resets_tracks(sprites):
     before, after = {r.track_id for r in table.rows_for_frame(9)}, {r.track_id for r in table.rows_for_frame(16)}
     assert len(before) == len(after) == 1 and before != after  # a new shot starts new tracks
     assert all(len(table.rows_for_frame(f)) == 1 for f in [*range(10), *range(16, 26)])
-    # `animate` computes each frame's cut cue in its decoding thread and hands it along: the same table.
-    from ganivid.trackcues import cut_cue
-
-    ahead = analyse((i, t, img, cut_cue(img)) for i, t, img in clip)
-    assert list(ahead.cuts) == [10, 16] and np.array_equal(ahead.landmarks, table.landmarks)
-    # ... and the tracker goes by the cue it is given: a blank frame's at frame 5 is a cut there.
-    blank = cut_cue(np.zeros_like(clip.frames[0]))
-    told = analyse((i, t, img, blank if i == 5 else cut_cue(img)) for i, t, img in clip)
-    assert list(told.cuts) == [5, 6, 10, 16]
 
 
 @pytest.mark.parametrize("hidden,interpolated", [(3, True), (9, False)])
