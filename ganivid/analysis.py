@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,7 @@ def analyse_video(info: VideoInfo, track_cfg, cache: Path | None,
     from ganivid.pipeline import StageClock, prefetch, timed
     from ganivid.tracking import analyse
     from ganivid.video import read_frames
+    from ganivid.yuv import full_range
 
     from ganivid.tracktable import TrackTable
 
@@ -54,16 +56,19 @@ def analyse_video(info: VideoInfo, track_cfg, cache: Path | None,
 
     def frames():
         # Grey straight from the luma plane: tracking works on grey anyway; only identity
-        # encodings (--faces ref:) need colour.
+        # encodings (--faces ref:) need colour. Limited-range luma is expanded here, not in the
+        # decoding thread: dlib's landmark fits hold the GIL for ~1 ms each, and every call that
+        # lets the GIL go (OpenCV's do) then costs that thread a wait, which had it fall behind.
         grey = not track_cfg.encodings
-        it = prefetch(timed(read_frames(info.path, upright=bool(info.rotation), grey=grey, info=info), clock))
+        decoded = read_frames(info.path, upright=bool(info.rotation), grey=grey, info=info, luma=True)
+        it = prefetch(timed(decoded, clock))
         while True:
             t = time.perf_counter()
             f = next(it, None)
             wait[0] += time.perf_counter() - t
             if f is None:
                 return
-            yield f
+            yield replace(f, image=full_range(f.image), limited=False) if f.limited else f
             on_frame()
 
     t0 = time.perf_counter()

@@ -170,17 +170,28 @@ _LUMA_FIRST_10 = {"yuv420p10le", "yuv422p10le", "yuv444p10le"}  # 10-bit, little
 _LUMA_LUT = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
 
 
-def grey_of(f: av.VideoFrame) -> np.ndarray:
-    """Grey uint8 (H, W) of a decoded frame: the luma plane itself where there is one (no colour
+def grey_of(f: av.VideoFrame, expand: bool = True) -> tuple[np.ndarray, bool]:
+    """Grey uint8 (H, W) of a decoded frame, and whether it is limited-range luma (16-235) as stored
+    (`expand` False; `full_range` expands it): the luma plane itself where there is one (no colour
     conversion at all; swscale's own yuv->gray path costs more than yuv->rgb24; 10-bit luma
     rounded to 8 bits), else RGB -> grey."""
     name = f.format.name
     p = f.planes[0]
     if name in _LUMA_FIRST_10:
         y = with_depth(np.frombuffer(p, np.uint16).reshape(-1, p.line_size // 2)[:f.height, :f.width], False)
-        return y if f.color_range == 2 else cv2.LUT(y, _LUMA_LUT)
-    if name not in _LUMA_FIRST:
-        return cv2.cvtColor(rgb_of(f), cv2.COLOR_RGB2GRAY)
-    y = np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:f.height, :f.width]
-    full = name.startswith("yuvj") or name == "gray" or f.color_range == 2  # 2: AVCOL_RANGE_JPEG
-    return np.ascontiguousarray(y) if full else cv2.LUT(y, _LUMA_LUT)
+        limited = f.color_range != 2
+    elif name not in _LUMA_FIRST:
+        return cv2.cvtColor(rgb_of(f), cv2.COLOR_RGB2GRAY), False
+    else:
+        y = np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:f.height, :f.width]
+        limited = not (name.startswith("yuvj") or name == "gray" or f.color_range == 2)  # 2: AVCOL_RANGE_JPEG
+        if not limited:
+            y = np.ascontiguousarray(y)
+    if limited and expand:
+        return full_range(y), False
+    return (np.ascontiguousarray(y) if limited else y), limited
+
+
+def full_range(luma: np.ndarray) -> np.ndarray:
+    """Limited-range (16-235) luma -> full-range grey (0-255)."""
+    return cv2.LUT(luma, _LUMA_LUT)

@@ -232,6 +232,13 @@ def test_grey_frames_are_the_luma_of_the_rgb_ones(clips, name):
         # Full range like RGB -> grey, up to rounding and the chroma the RGB image went through
         # (the raw limited-range Y plane would be ~6 levels off).
         assert np.abs(g.image.astype(int) - cv2.cvtColor(c.image, cv2.COLOR_RGB2GRAY)).mean() < 2.5
+    # luma=True: the limited-range plane as stored, for the consumer to expand (animate's tracker does).
+    from ganivid.yuv import full_range
+
+    stored = list(read_frames(clips[name], upright=True, grey=True, luma=True))
+    assert all(f.limited for f in stored) and not any(f.limited for f in grey)
+    assert all(np.array_equal(full_range(s.image), g.image) for s, g in zip(stored, grey, strict=True))
+    assert not any(np.array_equal(s.image, g.image) for s, g in zip(stored, grey))
 
 
 def _bad_inputs(tmp_path: Path, clips) -> dict[str, tuple[Path, str]]:
