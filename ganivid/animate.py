@@ -8,8 +8,6 @@ pastes the edit back and encodes (`ganivid.pipeline`). Frames without a usable f
 written unedited; no frame is ever dropped or duplicated."""
 from __future__ import annotations
 
-import contextlib
-import gc
 import glob
 import threading
 import time
@@ -255,7 +253,7 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
     # `_run` may lower both: OpenCV's pool and torch's thread count are process-wide
     cv2_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
     try:
-        with warnings.catch_warnings(record=True) as caught, frozen_heap():
+        with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             return _run(Path(input), output, opts, reporter, caught)
     finally:
@@ -263,22 +261,6 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
         torch.set_num_threads(torch_threads)
         reporter.collect(caught)
         reporter.reissue()
-
-
-@contextlib.contextmanager
-def frozen_heap():
-    """The objects alive on entry (~200k after importing torch, PyAV, scipy and dlib) are left
-    out of the cyclic garbage collector's runs until exit, unless the caller froze some already.
-    The passes allocate enough to trigger a full collection, which walked them all: ~70 ms of a
-    10 s 640x360 clip's 1.7 s without the generator. Objects created meanwhile are collected as usual."""
-    mine = gc.get_freeze_count() == 0
-    if mine:
-        gc.freeze()
-    try:
-        yield
-    finally:
-        if mine:
-            gc.unfreeze()
 
 
 def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _Reporter,
@@ -371,7 +353,7 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
     with progress, writer:
         # Decoded YUV straight to the encoder where it takes it: no RGB round trip (ganivid.yuv).
         # A turned video's frames stay as stored too: only face crops are turned upright.
-        frames = read_frames(info.path, yuv=writer.takes_i420, info=info)
+        frames = read_frames(info.path, yuv=writer.takes_i420)
         written = render(frames, lambda k: plan.get(k, []), engine, writer.write, clock, advance,
                          o.smooth_edits, info.rotation, workers, writer.prepare)
         if written != len(raw.frames):

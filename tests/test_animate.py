@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import gc
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -447,37 +446,6 @@ def test_x264_runs_on_one_thread_beside_a_cpu_generator(face, work, model):
         for f in read_frames(src):
             w.write(f)
     assert threads(work / "threads-plain.mp4") > 1 or os.cpu_count() == 1
-
-
-class _FreezeWatch(torch.nn.Module):
-    """The real generator; records how many objects the garbage collector leaves out at each call."""
-
-    def __init__(self, generator: torch.nn.Module):
-        super().__init__()
-        self.generator, self.frozen = generator, []
-
-    def forward(self, x, aus):
-        self.frozen.append(gc.get_freeze_count())
-        return self.generator(x, aus)
-
-
-def test_animate_leaves_the_imported_heap_out_of_garbage_collection_until_it_returns(face, work, model):
-    from ganivid.animate import animate
-    from ganivid.engine import Engine
-
-    src = _cfr(face, work, "gc.mp4", n=3)
-    watch = _FreezeWatch(Engine.from_checkpoint(str(model), "cpu").generator)
-    engine = Engine(watch, CFG.image_size, "cpu", batch_size=1)
-    assert gc.get_freeze_count() == 0
-    animate(src, work / "gc-out.mp4", au=["AU12=1.0"], model=engine)
-    assert len(watch.frozen) == 3 and min(watch.frozen) > 50_000  # torch, PyAV, numpy... while it runs
-    assert gc.get_freeze_count() == 0  # and back in the collector's care afterwards
-    gc.freeze()  # a caller's own freeze is the caller's
-    try:
-        animate(src, work / "gc-out.mp4", au=["AU12=0.5"], model=engine, overwrite=True)
-        assert gc.get_freeze_count() > 50_000
-    finally:
-        gc.unfreeze()
 
 
 def test_animate_runs_a_generator_per_core_and_leaves_the_thread_pools_as_it_found_them(face, work, model):
