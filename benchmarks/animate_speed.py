@@ -20,6 +20,7 @@ width 32 with 4 blocks; the JSON says which.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -104,12 +105,23 @@ def child(clip: str, out: str, model: str, null: bool, threads: int) -> None:
 
     engine = Engine(NullGenerator(), Engine.from_checkpoint(model, "cpu").image_size, "cpu") if null else model
     _dlib_models(False)  # load the face models before the CPU clock starts (setup_s still counts them once)
+    pauses, started = [0.0, 0], [0.0]
+
+    def gc_clock(phase: str, info: dict) -> None:  # the garbage collector's pauses during the call
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses[0] += time.perf_counter() - started[0]
+            pauses[1] += info["generation"] == 2
+
+    gc.callbacks.append(gc_clock)
     t, cpu = time.perf_counter(), time.process_time()
     r = animate(clip, out, expression="smile:0.8", model=engine, overwrite=True)
     wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    gc.callbacks.remove(gc_clock)
     r.track_cache.unlink(missing_ok=True)
     print(json.dumps({"frames": r.frames, "wall": wall, "cpu": cpu, "times": r.times.__dict__,
-                      "rss_mb": peak_rss_mb()}))
+                      "rss_mb": peak_rss_mb(), "gc_pause_ms": round(1000 * pauses[0], 1), "gc_full_runs": pauses[1]}))
 
 
 def peak_rss_mb() -> float:
