@@ -138,10 +138,11 @@ def warped_change(original_crop: np.ndarray, edited_crop: np.ndarray, al: Alignm
                   feather: float = 0.12, grid: int = 1,
                   colour: np.ndarray | None = None) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
     """The feathered change (edited - original, crop space) warped back into the frame: a float
-    (h', w', 4) array (the 4th channel is the footprint's coverage, 0..1) over the bounding box (x0, y0, x1, y1) of the crop's
-    footprint (edges widened to multiples of `grid`, clipped to the frame of size (h, w)), or None
-    if nothing changes. `colour`: a 3x3 map applied to the change first (RGB -> YUV, say); both
-    are linear, so mapping the crop is mapping the frame region, at a fifth of the pixels."""
+    (h', w', 4) array (the 4th channel: the footprint's coverage, 0..1) over the bounding box
+    (x0, y0, x1, y1) of the crop's footprint (edges widened to multiples of `grid`, clipped to the
+    frame of size (h, w)), or None if nothing changes. `colour`: a 3x3 map applied to the change
+    first (RGB -> YUV, say); both are linear, so mapping the crop is mapping the frame region, at
+    a fifth of the pixels."""
     n = original_crop.shape[0]
     delta = cv2.multiply(cv2.subtract(edited_crop, original_crop, dtype=cv2.CV_32F), _feather3(n, feather))
     inv = cv2.invertAffineTransform(crop_matrix(al, n))

@@ -275,7 +275,7 @@ def read_frames(path: str | Path, start: float | None = None, *, upright: bool =
         grey: images are grey uint8 (H, W) (see `yuv.grey_of`): for face tracking, ~4x cheaper than RGB.
         luma: with `grey`, limited-range luma comes as stored (`Frame.limited`; `yuv.full_range`
             expands it), so a consumer on another thread can expand it there: `animate`'s tracker
-            does, which let its decoding thread stay ahead of it (8 % faster analysis).
+            does, which lets its decoding thread stay ahead of it.
         yuv: frames decoded as 8- or 10-bit limited-range 4:2:0 with even sides and BT.601,
             BT.709 or BT.2020 colours (most video) come as I420 planes without any colour
             conversion (`Frame.yuv`, `Frame.matrix`); other frames, and turned ones, as RGB.

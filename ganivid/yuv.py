@@ -185,11 +185,9 @@ def grey_of(f: av.VideoFrame, expand: bool = True) -> tuple[np.ndarray, bool]:
     else:
         y = np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:f.height, :f.width]
         limited = not (name.startswith("yuvj") or name == "gray" or f.color_range == 2)  # 2: AVCOL_RANGE_JPEG
-        if not limited:
-            y = np.ascontiguousarray(y)
     if limited and expand:
         return full_range(y), False
-    return (np.ascontiguousarray(y) if limited else y), limited
+    return np.ascontiguousarray(y), limited
 
 
 def full_range(luma: np.ndarray) -> np.ndarray:
