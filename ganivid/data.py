@@ -304,8 +304,8 @@ def open_dataset(path: str | Path, image_size: int, *, resize: bool = False, spl
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """(B, H, W, 3) uint8 RGB -> (B, 3, H, W) float32 in [-1, 1]."""
     # Contiguous (B, 3, H, W): a permuted view kept its strides through .float(), and every
-    # elementwise op on it after the network took 4-5x longer (the composite: 1.5 against 0.33
-    # ms per 8 crops of 96 px); the network's output is the same either way.
+    # elementwise op on it after the network took longer (the composite: 0.8 against 0.33 ms
+    # per 8 crops of 96 px, benchmarks/face_steps.py); the network's output is the same either way.
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
     return x.float().div_(127.5).sub_(1.0)
 
