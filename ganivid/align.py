@@ -88,6 +88,13 @@ def crop_matrix(al: Alignment, out_size: int) -> np.ndarray:
     return m
 
 
+def footprint(al: Alignment, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The crop -> frame matrix (2x3) of an n-px crop at `al`, and where the crop's 4 corners
+    fall in the frame (4, 2): what cropping and pasting need to touch only the face's region."""
+    inv = cv2.invertAffineTransform(crop_matrix(al, n))
+    return inv, np.array([[0, 0, 1], [n, 0, 1], [0, n, 1], [n, n, 1]], np.float64) @ inv.T
+
+
 def crop_face(image: np.ndarray, al: Alignment, out_size: int) -> np.ndarray:
     """The aligned face crop (out_size, out_size, 3) uint8 of an RGB image; outside the frame
     the border is replicated, so faces cut by the frame edge still give a full crop."""
@@ -101,8 +108,7 @@ def crop_face(image: np.ndarray, al: Alignment, out_size: int) -> np.ndarray:
         # a 4K frame then costs what it costs in a small one. Where the footprint leaves the
         # frame the region ends at the frame's edge, so the replicated border is the same.
         h, w = image.shape[:2]
-        inv = cv2.invertAffineTransform(m)
-        corners = np.array([[0, 0, 1], [out_size, 0, 1], [0, out_size, 1], [out_size, out_size, 1]], np.float64) @ inv.T
+        _, corners = footprint(al, out_size)
         pad = 2 / f + 2
         x0, y0 = (max(int(np.floor(v - pad)), 0) for v in corners.min(0))
         x1, y1 = min(int(np.ceil(corners[:, 0].max() + pad)), w), min(int(np.ceil(corners[:, 1].max() + pad)), h)
@@ -145,9 +151,8 @@ def warped_change(original_crop: np.ndarray, edited_crop: np.ndarray, al: Alignm
     a fifth of the pixels."""
     n = original_crop.shape[0]
     delta = cv2.multiply(cv2.subtract(edited_crop, original_crop, dtype=cv2.CV_32F), _feather3(n, feather))
-    inv = cv2.invertAffineTransform(crop_matrix(al, n))
+    inv, corners = footprint(al, n)
     h, w = frame_size
-    corners = np.array([[0, 0, 1], [n, 0, 1], [0, n, 1], [n, n, 1]], np.float64) @ inv.T
     x0, y0 = (np.floor(corners.min(0)).astype(int) - 1) // grid * grid
     x1, y1 = -(-(np.ceil(corners.max(0)).astype(int) + 1) // grid) * grid
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)

@@ -17,7 +17,7 @@ import av
 import cv2
 import numpy as np
 
-from ganivid.align import Alignment, crop_face, crop_matrix, warped_change
+from ganivid.align import Alignment, crop_face, footprint, warped_change
 
 # AVColorSpace values whose planes this module converts as swscale does, and whose tags the writer
 # copies: BT.709 (1), BT.2020 (9; phones film HDR in it, with HLG or PQ), and BT.601 (5, 6) or
@@ -81,8 +81,7 @@ def crop_i420(i420: np.ndarray, al: Alignment, n: int, matrix: int = 2) -> np.nd
     only the crop's footprint converted: the whole frame cost 0.15 ms at 640x360 and ~5 ms at 4K
     for a crop of 96 px. Equal to cropping the whole frame's RGB but for rare 1-level roundings."""
     h, w = i420.shape[0] * 2 // 3, i420.shape[1]
-    inv = cv2.invertAffineTransform(crop_matrix(al, n))
-    corners = np.array([[0, 0, 1], [n, 0, 1], [0, n, 1], [n, n, 1]], np.float64) @ inv.T
+    _, corners = footprint(al, n)
     pad = 3 * al.size / n + 4  # crop_face's area filter margin and the warp's reach, and more
     x0, y0 = (max(int(np.floor(v - pad)) // 2 * 2, 0) for v in corners.min(0))
     x1, y1 = (min(-(-int(np.ceil(v + pad)) // 2) * 2, top) for v, top in zip(corners.max(0), (w, h)))
