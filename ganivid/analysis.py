@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import warnings
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ganivid.aus import NUM_AUS
-from ganivid.errors import ConfigError, GanividError
+from ganivid.errors import ConfigError
 
 if TYPE_CHECKING:
     from ganivid.tracktable import TrackTable
@@ -86,121 +81,6 @@ def analyse_video(info: VideoInfo, track_cfg, cache: Path | None,
         table.save(cache)
     # Decoding runs ahead in its own thread: charge tracking only for the time not spent waiting.
     return table, clock.decode, total - wait[0], setup, False
-
-
-class Background:
-    """`analyse_video` in a child process, started before the caller imports torch and loads the
-    generator (~1.6 s): the child's own start, the face models (~1.1 s, holding the GIL, so a
-    thread would not do) and the first part of the analysis run beside that on the other core.
-    `Background.start` gives None where the caller should analyse itself: the table is cached,
-    or this process has the face models already (a library caller's next clip: nothing to hide).
-    The child writes the table to the cache file and reports progress, warnings, a user error
-    and its timings as JSON lines on its stdout."""
-
-    def __init__(self, proc: subprocess.Popen, cache: Path):
-        self.proc, self.cache, self._cpu = proc, cache, _children_cpu()
-
-    @classmethod
-    def start(cls, info: VideoInfo, track_cfg, cache: Path, force: bool = False) -> Background | None:
-        from ganivid.faces import models_loaded
-
-        if cache.is_file() or not sys.executable or (models_loaded(track_cfg.cnn) and not force):
-            return None
-        job = json.dumps({"path": str(info.path), "cache": str(cache), "track": asdict(track_cfg)})
-        try:  # its own session: a Ctrl-C reaches only this process, which then stops the child
-            proc = subprocess.Popen([sys.executable, "-m", "ganivid.analysis", job], stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, text=True, start_new_session=True)
-        except OSError:  # no interpreter to start (embedded Python): analyse here
-            return None
-        return cls(proc, cache)
-
-    def result(self, on_frame: Callable[[], None]) -> tuple[TrackTable, float, float, float, bool, float]:
-        """`analyse_video`'s result, once the child is done, and the child's CPU seconds; calls
-        `on_frame` per frame analysed meanwhile. Raises the child's user error as its own."""
-        from ganivid import errors
-        from ganivid.tracktable import TrackTable
-
-        done, times = 0, None
-        try:
-            for line in self.proc.stdout:
-                kind, *rest = json.loads(line)
-                if kind == "frames":
-                    for _ in range(rest[0] - done):
-                        on_frame()
-                    done = rest[0]
-                elif kind == "warning":
-                    warnings.warn(rest[0], stacklevel=2)
-                elif kind == "error":
-                    error = getattr(errors, rest[0], None)
-                    if isinstance(error, type) and issubclass(error, GanividError):
-                        raise error(rest[1])
-                    raise GanividError(f"the analysis failed: {rest[0]}: {rest[1]}")
-                elif kind == "done":
-                    times = rest
-            self.proc.wait()
-        finally:
-            self.close()
-        if times is None:
-            raise GanividError(f"the analysis process ended without a result (exit code {self.proc.returncode})")
-        return (TrackTable.load(self.cache), *times, False, _children_cpu() - self._cpu)
-
-    def close(self) -> None:
-        """Stop the child if it still runs (SIGTERM lets it remove a half-written cache file)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-
-
-def _children_cpu() -> float:
-    """CPU seconds of this process's finished and waited-for children."""
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
-def _child(job: str) -> int:
-    """The child side of `Background`: one `analyse_video`, reported as JSON lines on stdout."""
-    from ganivid.tracking import TrackConfig
-    from ganivid.video import probe
-
-    def say(*item) -> None:
-        print(json.dumps(item), flush=True)
-
-    def stop(signum, frame):
-        raise SystemExit(1)  # unwinds: a cache file being written is removed
-
-    signal.signal(signal.SIGTERM, stop)
-    spec = json.loads(job)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            frames = [0]
-
-            def tick() -> None:
-                frames[0] += 1
-                say("frames", frames[0])
-
-            result = analyse_video(probe(spec["path"]), TrackConfig(**spec["track"]), Path(spec["cache"]), tick)
-        for w in caught:
-            say("warning", str(w.message))
-        say("done", *result[1:4])
-        return 0
-    except GanividError as ex:
-        say("error", type(ex).__name__, str(ex))
-    except BrokenPipeError:  # the parent is gone
-        os._exit(1)
-    except Exception as ex:  # a bug: its traceback on stderr, one line for the parent
-        import traceback
-
-        traceback.print_exc()
-        say("error", type(ex).__name__, str(ex))
-    return 1
 
 
 def _runs(table: TrackTable, idx: np.ndarray) -> list[np.ndarray]:
@@ -284,7 +164,3 @@ def check_faces(faces: str) -> None:
         load_reference(faces[4:])
         return
     raise ConfigError(f"--faces {faces!r}: use largest, all, a track id or ref:IMAGE")
-
-
-if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1]))

@@ -13,7 +13,6 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +30,6 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "ganivid.saf
 # halves the generator's frame-to-frame noise at 25 fps while an expression change lags < 0.1 s.
 SMOOTH_EDITS_S = 0.06
 MAX_WORKERS = 4  # generator threads on a CPU (measured on 2 cores only)
-BACKGROUND_ANALYSIS = False  # analyse in a child process even where the face models are loaded (tests)
 
 
 @dataclass(frozen=True)
@@ -128,20 +126,6 @@ class _Reporter:
 def default_output(input: Path) -> Path:
     """`clip.mp4` -> `clip.animated.mp4` beside it."""
     return input.with_name(f"{input.stem}.animated{input.suffix if input.suffix.lower() in ('.mp4', '.mov', '.mkv', '.webm') else '.mp4'}")
-
-
-@contextmanager
-def _torch_threads(n: int):
-    """torch's thread count set to `n` (0: left as it is) inside, the caller's restored after."""
-    import torch
-
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def generator_threads(engine) -> tuple[int, int]:
@@ -264,16 +248,17 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
                           smooth_edits)
     reporter = _Reporter(quiet)
     import cv2
+    import torch
 
-    # `_run` may lower OpenCV's pool, which is process-wide (it restores torch's thread count
-    # itself: torch is imported there, after the analysis has started in the background)
-    cv2_threads = cv2.getNumThreads()
+    # `_run` may lower both: OpenCV's pool and torch's thread count are process-wide
+    cv2_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             return _run(Path(input), output, opts, reporter, caught)
     finally:
         cv2.setNumThreads(cv2_threads)
+        torch.set_num_threads(torch_threads)
         reporter.collect(caught)
         reporter.reissue()
 
@@ -281,10 +266,12 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
 def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _Reporter,
          caught: list[warnings.WarningMessage]) -> AnimateResult:
     """The two passes of `animate`, inside its warning capture."""
-    from ganivid.analysis import Background, cache_key, cache_path, check_faces
+    from ganivid.align import Alignment
+    from ganivid.analysis import analyse_video, cache_key, cache_path, check_faces, plan_edits
     from ganivid.curves import build_program
+    from ganivid.pipeline import Job, StageClock, render
     from ganivid.tracking import TrackConfig
-    from ganivid.video import probe
+    from ganivid.video import FRAME_THREADS_PIXELS, probe, read_frames
     from ganivid.videowriter import EncodeOptions, VideoWriter
 
     info = probe(input)
@@ -301,29 +288,6 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
     encode = EncodeOptions(codec=o.codec, crf=o.crf, preset=o.preset, pix_fmt=o.pix_fmt, audio=o.audio)
     writer = VideoWriter(out, info, encode, overwrite=o.overwrite)  # frames stay as stored, turned or not
     writer.check()  # encoder settings fail before the analysis, not after it
-    track_cfg = TrackConfig(detect_every=o.detect_every, encodings=o.faces.startswith("ref:"))
-    cache = cache_path(out, cache_key(info, track_cfg, o.faces))
-    for old in out.parent.glob(f".{glob.escape(out.name)}.*.tracks.npz"):
-        if old != cache:
-            old.unlink(missing_ok=True)
-    # A fresh process analyses in a child started now, beside torch's import and the generator's
-    # loading (benchmarks/cold_start.py); one that has the face models loaded analyses itself.
-    background = Background.start(info, track_cfg, cache, force=BACKGROUND_ANALYSIS)
-    try:
-        return _passes(info, out, o, reporter, caught, writer, program, track_cfg, cache, background)
-    finally:
-        if background is not None:
-            background.close()
-
-
-def _passes(info, out: Path, o: AnimateOptions, reporter: _Reporter, caught: list[warnings.WarningMessage],
-            writer, program, track_cfg, cache: Path, background) -> AnimateResult:
-    """Load the generator, finish the analysis (here or in `background`), plan, render."""
-    from ganivid.align import Alignment
-    from ganivid.analysis import analyse_video, plan_edits
-    from ganivid.pipeline import Job, StageClock, render
-    from ganivid.video import FRAME_THREADS_PIXELS, read_frames
-
     t_load = time.perf_counter()
     from ganivid.engine import load_engine
 
@@ -341,8 +305,13 @@ def _passes(info, out: Path, o: AnimateOptions, reporter: _Reporter, caught: lis
         import cv2
 
         cv2.setNumThreads(1)
+    track_cfg = TrackConfig(detect_every=o.detect_every, encodings=o.faces.startswith("ref:"))
 
-    t0, c0, c_child = time.perf_counter(), time.process_time(), 0.0
+    t0, c0 = time.perf_counter(), time.process_time()
+    cache = cache_path(out, cache_key(info, track_cfg, o.faces))
+    for old in out.parent.glob(f".{glob.escape(out.name)}.*.tracks.npz"):
+        if old != cache:
+            old.unlink(missing_ok=True)
     # On CUDA the generator's one-time costs (context, kernels) overlap the analysis; a reused
     # track table has no analysis to hide them behind. On CPU they are ~0.04 s and warming up
     # beside the analysis slowed it by more (~0.1-0.2 s of 0.6 s, benchmarks/animate_speed.py).
@@ -351,11 +320,7 @@ def _passes(info, out: Path, o: AnimateOptions, reporter: _Reporter, caught: lis
         warm.start()
     progress, advance = reporter.progress("analyse", info.frame_count)
     with progress:
-        if background is not None:  # its face models loaded beside the generator: not waited for here
-            raw, t_decode, t_track, _, reused, c_child = background.result(advance)
-            t_setup = 0.0
-        else:
-            raw, t_decode, t_track, t_setup, reused = analyse_video(info, track_cfg, cache, advance)
+        raw, t_decode, t_track, t_setup, reused = analyse_video(info, track_cfg, cache, advance)
     if warm.is_alive():
         warm.join()
     t1 = time.perf_counter()
@@ -371,7 +336,7 @@ def _passes(info, out: Path, o: AnimateOptions, reporter: _Reporter, caught: lis
         reporter.warn(f"no usable face found in {info.path}: writing an unedited copy")
     reporter.collect(caught)
     t_analyse = time.perf_counter() - t0 - t_setup
-    c_analyse = time.process_time() - c0 + c_child  # includes loading the detector (`setup`)
+    c_analyse = time.process_time() - c0  # includes loading the detector (`setup`)
 
     plan: dict[int, list[Job]] = {}
     for i in np.flatnonzero(chosen):
@@ -379,9 +344,13 @@ def _passes(info, out: Path, o: AnimateOptions, reporter: _Reporter, caught: lis
             Job(Alignment(*map(float, table.params[i])), targets[i], int(table.track_id[i])))
     clock = StageClock()
     workers, threads = generator_threads(engine)
+    if threads:  # CPU: the generator threads share torch's (`animate` restores the caller's setting)
+        import torch
+
+        torch.set_num_threads(threads)
     progress, advance = reporter.progress("render", len(table.frames) or info.frame_count)
     t2, c2 = time.perf_counter(), time.process_time()
-    with progress, writer, _torch_threads(threads):
+    with progress, writer:
         # Decoded YUV straight to the encoder where it takes it: no RGB round trip (ganivid.yuv).
         # A turned video's frames stay as stored too: only face crops are turned upright.
         frames = read_frames(info.path, yuv=writer.takes_i420)

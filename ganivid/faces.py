@@ -39,16 +39,7 @@ def _dlib_models(cnn: bool):
     detector = (dlib.cnn_face_detection_model_v1(os.path.join(root, "mmod_human_face_detector.dat"))
                 if cnn else dlib.get_frontal_face_detector())
     predictor = dlib.shape_predictor(os.path.join(root, "shape_predictor_68_face_landmarks.dat"))
-    _loaded.add(cnn)
     return detector, predictor
-
-
-_loaded: set[bool] = set()
-
-
-def models_loaded(cnn: bool = False) -> bool:
-    """Whether this process has loaded the face models (with the CNN detector or HOG) already."""
-    return cnn in _loaded
 
 
 @functools.cache

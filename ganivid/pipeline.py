@@ -17,16 +17,14 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ganivid.align import Alignment, crop_face, paste_back, to_stored
+from ganivid.engine import Engine, Pending
 from ganivid.video import Frame, to_upright
 from ganivid.yuv import crop_i420, paste_back_i420
-
-if TYPE_CHECKING:  # torch: the analysis pass uses this module's threads without the generator
-    from ganivid.engine import Engine, Pending
 
 _END = object()
 
