@@ -10,7 +10,10 @@ pipeline without the generator and the generator alone run in interleaved rounds
 default 3; the generator alone just before and just after each pipeline run) and the medians
 are reported, each round's figures too: this VM's speed drifts from minute to minute. The same
 ratios come from CPU time as well, and x264's default preset is compared with medium (CPU,
-size, PSNR).
+size, PSNR). `two_pass_bound` is the e2e/generator a run could reach with its own analysis
+time, were the render pass exactly as fast as the generator alone: the generator cannot start
+before the analysis ends (the smoothing runs both ways, each actor's neutral is a percentile
+over the whole track), so this is the ceiling of the two-pass design on that run's machine.
 Model: models/ganivid.safetensors if present, else a randomly initialised generator with the
 architecture of training/ship.toml (the shipped model's), or of training/cpu.toml, or 128 px
 width 32 with 4 blocks; the JSON says which.
@@ -148,6 +151,12 @@ def own_cpu_s() -> float:
     """CPU seconds of this process and its finished children."""
     return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
                for f in ("ru_utime", "ru_stime"))
+
+
+def two_pass_bound(r: dict, gen_fps: float) -> float:
+    """Highest e2e/generator a two-pass run `r` could reach with the analysis it had: the render
+    pass exactly as fast as the generator alone (`gen_fps`), after the analysis."""
+    return 1 / (1 + r["times"]["analyse_wall"] / r["frames"] * gen_fps)
 
 
 def run_child(*args: str) -> dict:
@@ -317,7 +326,8 @@ def main() -> None:
     steady = lambda r: r["frames"] / (r["times"]["analyse_wall"] + r["times"]["render_wall"])  # noqa: E731
     per_round = [{"end_to_end_fps": round(steady(e), 2), "generator_only_fps": round(g, 2),
                   "generator_only_fps_before_after": [round(x, 2) for x in ba],
-                  "pipeline_no_generator_fps": round(steady(z), 1), "e2e_over_generator": round(steady(e) / g, 3)}
+                  "pipeline_no_generator_fps": round(steady(z), 1), "e2e_over_generator": round(steady(e) / g, 3),
+                  "two_pass_bound": round(two_pass_bound(e, g), 3)}
                  for e, z, g, _, ba in rounds]
     # The round with the median e2e/generator ratio supplies the per-stage breakdown.
     order = sorted(range(len(rounds)), key=lambda i: per_round[i]["e2e_over_generator"])
@@ -350,6 +360,7 @@ def main() -> None:
         "no_generator_ms_per_frame": {"analyse": round(1000 * nogen["times"]["analyse_wall"] / n, 2),
                                       "render": round(1000 * nogen["times"]["render_wall"] / n, 2)},
         "e2e_over_generator": median("e2e_over_generator"), "e2e_over_naive": round(e2e_fps / naive_fps, 3),
+        "two_pass_bound": median("two_pass_bound"),
         # CPU time (all threads) per frame does not depend on how busy the machine is: with 2
         # free cores the overlapped pipeline approaches 2000 / cpu_ms fps.
         "cpu_ms_per_frame": {"end_to_end": round(1000 * e2e["cpu"] / n, 1), "generator_only": round(gen_cpu, 1),
