@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +33,34 @@ def cache_key(info: VideoInfo, track_cfg, faces: str) -> str:
 
 def cache_path(output: Path, key: str) -> Path:
     return output.parent / f".{output.name}.{key}.tracks.npz"
+
+
+def find_cache(folders: Sequence[Path], key: Callable[[], str]) -> Path | None:
+    """The newest track table cached in `folders` for any output under the key `key()` (the same
+    video, unchanged, and the same options); `key` is computed only if some table is there."""
+    candidates = {p for d in folders if d.is_dir() for p in d.glob(".*.tracks.npz")}
+    if not candidates:
+        return None
+    found = [p for p in candidates if p.name.endswith(f".{key()}.tracks.npz")]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def adopt_cache(cache: Path, key: str, folders: Sequence[Path]) -> bool:
+    """Copy to `cache` a table analysed under `key` for another output (the same video and
+    options; found in `folders`), so that rendering it again under another name skips the
+    analysis; True if there was one. The copy goes through a temporary file beside `cache`."""
+    import shutil
+
+    from ganivid.fileio import atomic_path
+
+    if cache.is_file():
+        return False
+    found = find_cache(folders, lambda: key)
+    if found is None:
+        return False
+    with atomic_path(cache) as tmp:
+        shutil.copyfile(found, tmp)
+    return True
 
 
 def analyse_video(info: VideoInfo, track_cfg, cache: Path | None,

@@ -267,7 +267,7 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
          caught: list[warnings.WarningMessage]) -> AnimateResult:
     """The two passes of `animate`, inside its warning capture."""
     from ganivid.align import Alignment
-    from ganivid.analysis import analyse_video, cache_key, cache_path, check_faces, plan_edits
+    from ganivid.analysis import adopt_cache, analyse_video, cache_key, cache_path, check_faces, plan_edits
     from ganivid.curves import build_program
     from ganivid.pipeline import Job, StageClock, render
     from ganivid.tracking import TrackConfig
@@ -308,10 +308,14 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
     track_cfg = TrackConfig(detect_every=o.detect_every, encodings=o.faces.startswith("ref:"))
 
     t0, c0 = time.perf_counter(), time.process_time()
-    cache = cache_path(out, cache_key(info, track_cfg, o.faces))
+    key = cache_key(info, track_cfg, o.faces)
+    cache = cache_path(out, key)
     for old in out.parent.glob(f".{glob.escape(out.name)}.*.tracks.npz"):
         if old != cache:
             old.unlink(missing_ok=True)
+    # The same video rendered before under another name (trying curves out, say): its table
+    # (beside that output, here or beside the video) spares the analysis and the face models.
+    adopt_cache(cache, key, (out.parent, info.path.parent))
     # On CUDA the generator's one-time costs (context, kernels) overlap the analysis; a reused
     # track table has no analysis to hide them behind. On CPU they are ~0.04 s and warming up
     # beside the analysis slowed it by more (~0.1-0.2 s of 0.6 s, benchmarks/animate_speed.py).

@@ -40,15 +40,14 @@ class _Row:
 
 def find_track_cache(info, faces: str, detect_every: int, folders: Sequence[Path]) -> Path | None:
     """The newest track table `animate` cached for this video and these options, in `folders`."""
-    candidates = {p for d in folders if d.is_dir() for p in d.glob(".*.tracks.npz")}
-    if not candidates:  # the usual case: skip importing the tracker (scipy) just for the key
-        return None
-    from ganivid.analysis import cache_key
-    from ganivid.tracking import TrackConfig
+    from ganivid.analysis import cache_key, find_cache
 
-    key = cache_key(info, TrackConfig(detect_every=detect_every, encodings=faces.startswith("ref:")), faces)
-    found = [p for p in candidates if p.name.endswith(f".{key}.tracks.npz")]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+    def key() -> str:  # only where some table is there: the tracker's import (scipy) is not free
+        from ganivid.tracking import TrackConfig
+
+        return cache_key(info, TrackConfig(detect_every=detect_every, encodings=faces.startswith("ref:")), faces)
+
+    return find_cache(folders, key)
 
 
 def _requests(at: str | None, every: str | None, info) -> list:

@@ -160,6 +160,24 @@ def test_track_table_is_cached_and_reused(face, work, model):
     assert not third.cache_reused and not first.track_cache.exists() or first.track_cache == third.track_cache
 
 
+def test_track_table_of_another_output_is_reused(face, work, model):
+    from ganivid.animate import animate
+
+    src = _cfr(face, work, "again.mp4", n=8)
+    first = animate(src, work / "again-1.mp4", au=["AU25=1"], model=model)
+    second = animate(src, work / "again-2.mp4", au=["AU25=1"], model=model)
+    assert second.cache_reused and second.times.track == 0 and second.track_cache != first.track_cache
+    assert first.track_cache.is_file() and second.track_cache.is_file()  # each output keeps its own
+    assert (work / "again-1.mp4").read_bytes() == (work / "again-2.mp4").read_bytes()
+    src.touch()  # changed: neither table fits any more
+    third = animate(src, work / "again-3.mp4", au=["AU25=1"], model=model)
+    assert not third.cache_reused and third.times.track > 0
+    other = work / "elsewhere"  # an output in another folder finds the table beside the video
+    other.mkdir()
+    fourth = animate(src, other / "again-4.mp4", au=["AU25=1"], model=model)
+    assert fourth.cache_reused and fourth.track_cache.parent == other
+
+
 def _plain(src: Path, options: dict) -> Path:
     """The input re-encoded with the same settings and nothing edited."""
     plain = src.with_name(f"plain-{src.name}")
