@@ -45,22 +45,18 @@ def find_cache(folders: Sequence[Path], key: Callable[[], str]) -> Path | None:
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
-def adopt_cache(cache: Path, key: str, folders: Sequence[Path]) -> bool:
-    """Copy to `cache` a table analysed under `key` for another output (the same video and
-    options; found in `folders`), so that rendering it again under another name skips the
-    analysis; True if there was one. The copy goes through a temporary file beside `cache`."""
+def adopt_cache(cache: Path, key: str, folders: Sequence[Path]) -> None:
+    """Where `cache` is missing, copy there a table analysed under `key` for another output (the
+    same video and options; found in `folders`), so that rendering it again under another name
+    skips the analysis. The copy goes through a temporary file beside `cache`."""
     import shutil
 
     from ganivid.fileio import atomic_path
 
-    if cache.is_file():
-        return False
-    found = find_cache(folders, lambda: key)
-    if found is None:
-        return False
-    with atomic_path(cache) as tmp:
-        shutil.copyfile(found, tmp)
-    return True
+    found = None if cache.is_file() else find_cache(folders, lambda: key)
+    if found is not None:
+        with atomic_path(cache) as tmp:
+            shutil.copyfile(found, tmp)
 
 
 def analyse_video(info: VideoInfo, track_cfg, cache: Path | None,
