@@ -32,14 +32,19 @@ def models_dir() -> str:
 
 
 @functools.cache
-def _dlib_models(cnn: bool):
+def _dlib_detector(cnn: bool):
     import dlib
 
-    root = models_dir()
-    detector = (dlib.cnn_face_detection_model_v1(os.path.join(root, "mmod_human_face_detector.dat"))
-                if cnn else dlib.get_frontal_face_detector())
-    predictor = dlib.shape_predictor(os.path.join(root, "shape_predictor_68_face_landmarks.dat"))
-    return detector, predictor
+    return (dlib.cnn_face_detection_model_v1(os.path.join(models_dir(), "mmod_human_face_detector.dat"))
+            if cnn else dlib.get_frontal_face_detector())
+
+
+def load_models(cnn: bool = False) -> None:
+    """Load the face detector and the landmark model now (~1 s the first time in a process)."""
+    from ganivid.landmarks import shape_predictor_68
+
+    _dlib_detector(cnn)
+    shape_predictor_68()
 
 
 @functools.cache
@@ -64,7 +69,12 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-_POINT_CHARS = str.maketrans("(),[]", "     ")
+def _grey(image: np.ndarray) -> np.ndarray:
+    """uint8 grey as dlib reads a pixel's intensity: (r + g + b) // 3 for colour."""
+    image = _to_rgb(image)
+    if image.ndim == 3:
+        image = (image.sum(axis=2, dtype=np.uint16) // 3).astype(np.uint8)
+    return image
 
 
 class DlibDetector:
@@ -75,7 +85,9 @@ class DlibDetector:
 
     def __init__(self, upsample: int = 0, cnn: bool = False, max_side: int = 640):
         self.upsample, self.cnn, self.max_side = upsample, cnn, max_side
-        self._detector, self._predictor = _dlib_models(cnn)
+        from ganivid.landmarks import shape_predictor_68
+
+        self._detector, self._predictor = _dlib_detector(cnn), shape_predictor_68()
 
     def boxes(self, image: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
         """Face boxes (x0, y0, x1, y1) in full-image pixels with detector scores."""
@@ -95,18 +107,8 @@ class DlibDetector:
         return out
 
     def landmarks(self, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-        """68 landmarks (68, 2) float32 fitted inside `box`."""
-        import dlib
-
-        rect = dlib.rectangle(*(int(round(v)) for v in box))
-        parts = self._predictor(_to_rgb(image), rect).parts()
-        # A tracked face costs one of these per frame, and reading 68 pybind points one attribute
-        # at a time takes 0.1 ms, a tenth of the fit: parse their text form "points[(x, y), ...]"
-        # (25 us) instead, and fall back to the points if that form ever changes.
-        xy = str(parts)[7:].translate(_POINT_CHARS).split()
-        if len(xy) == 136:
-            return np.array(xy, np.float32).reshape(68, 2)
-        return np.array([(p.x, p.y) for p in parts], np.float32)
+        """68 landmarks (68, 2) float32 fitted inside `box` (dlib's shape predictor, whole pixels)."""
+        return self._predictor(_grey(image), tuple(int(round(v)) for v in box))
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """All faces of an image, largest first."""

@@ -61,15 +61,3 @@ def test_cuts_on_grey_and_rgb_agree(size):
     for frames in ([a, a, b, b], [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (a, a, b, b)]):
         cuts = CutDetector(0.12, 0.2)
         assert [cuts(f) for f in frames] == [False, False, True, False]
-
-
-def test_landmarks_read_from_dlib_points_exactly(astronaut):
-    """DlibDetector.landmarks parses dlib's points fast: the same numbers as reading each point."""
-    import dlib
-
-    from ganivid.faces import DlibDetector
-
-    det = DlibDetector()
-    box = det.boxes(astronaut)[0][0]
-    shape = det._predictor(astronaut, dlib.rectangle(*(int(round(v)) for v in box)))
-    assert np.array_equal(det.landmarks(astronaut, box), np.array([(p.x, p.y) for p in shape.parts()], np.float32))
