@@ -182,7 +182,7 @@ class ShapePredictor:
         return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _predict(img, left, top, right, bottom, initial, idx, thresh, leaves, anchors, deltas, out):
     """dlib::shape_predictor::operator() on a grey image; writes the landmarks to `out`."""
     n = initial.size // 2
