@@ -80,19 +80,19 @@ def analyse_video(info: VideoInfo, track_cfg, cache: Path | None,
 
     def frames():
         # Grey straight from the luma plane: tracking works on grey anyway; only identity
-        # encodings (--faces ref:) need colour. Limited-range luma is expanded here, not in the
-        # decoding thread: dlib's landmark fits hold the GIL for ~1 ms each, and every call that
-        # lets the GIL go (OpenCV's do) then costs that thread a wait, which had it fall behind.
+        # encodings (--faces ref:) need colour. Limited-range luma is expanded in the decoding
+        # thread, beside the tracker: the landmark fits let the GIL go.
         grey = not track_cfg.encodings
         decoded = read_frames(info.path, upright=bool(info.rotation), grey=grey, info=info, luma=True)
-        it = prefetch(timed(decoded, clock))
+        expanded = (replace(f, image=full_range(f.image), limited=False) if f.limited else f for f in decoded)
+        it = prefetch(timed(expanded, clock))
         while True:
             t = time.perf_counter()
             f = next(it, None)
             wait[0] += time.perf_counter() - t
             if f is None:
                 return
-            yield replace(f, image=full_range(f.image), limited=False) if f.limited else f
+            yield f
             on_frame()
 
     t0 = time.perf_counter()
