@@ -146,6 +146,9 @@ class ShapePredictor:
         if not (shapes and types and 0 <= idx.min() and idx.max() < pixels and 0 <= anchors.min()
                 and anchors.max() < coords // 2):
             raise GanividError("not a usable shape predictor")
+        # numba loads (or, the first time, compiles) the fit on its first call: here, with the
+        # model, not in the middle of the first video (~0.3-0.6 s from its cache)
+        self(np.zeros((8, 8), np.uint8), (0, 0, 7, 7))
 
     @classmethod
     def read(cls, path: str) -> ShapePredictor:
