@@ -1,14 +1,14 @@
 """dlib's 68-point shape predictor (an ensemble of regression trees, Kazemi & Sullivan 2014),
 read from its own .dat file and run by numba-compiled loops: the same landmarks as
-`dlib.shape_predictor`, about twice as fast.
+`dlib.shape_predictor`, 2-3x faster (benchmarks/landmarks_speed.py).
 
-dlib keeps each of the model's 120,000 leaf vectors in its own heap block and follows a pointer
-to it: a fit reads 7,500 of them (4 MB) scattered over 100 MB, so it waits on memory, and the
-more so when other processes share the cache. Here the leaves of a tree lie side by side in
-one array (one cache-friendly read per tree, no pointer to chase). The arithmetic is dlib's
-own, in its order (float32 leaf sums tree by tree, the similarity transform in double and its
-2x2 part cast to float32, pixel positions rounded half up), so the landmarks come out equal:
-`tests/test_landmarks.py` compares them with dlib's."""
+A fit reads 7,500 of the model's 120,000 leaf vectors (4 MB scattered over 100 MB), so it waits
+on memory, and the more so when other processes share the cache. dlib keeps each leaf in its
+own heap block behind a pointer and reads them tree after tree. Here all leaves lie in one
+array, and each cascade finds all its trees' leaves before summing them, so their reads
+overlap. The arithmetic is dlib's own, in its order (float32 leaf sums tree by tree, the
+similarity transform in double and its 2x2 part cast to float32, pixel positions rounded half
+up), so the landmarks come out equal: `tests/test_landmarks.py` compares them with dlib's."""
 from __future__ import annotations
 
 import functools
@@ -192,6 +192,7 @@ def _predict(img, left, top, right, bottom, initial, idx, thresh, leaves, anchor
     h, w = img.shape
     shape = initial.copy()
     feats = np.empty(anchors.shape[1], np.float32)
+    which = np.empty(idx.shape[1], np.int64)
     # unnormalizing_tform(rect): the unit square onto the box's corners
     sx, sy = right - left, bottom - top
     for c in range(idx.shape[0]):
@@ -226,6 +227,8 @@ def _predict(img, left, top, right, bottom, initial, idx, thresh, leaves, anchor
             x = int(np.floor(left + sx * np.float64(px) + 0.5))
             y = int(np.floor(top + sy * np.float64(py) + 0.5))
             feats[i] = img[y, x] if 0 <= x < w and 0 <= y < h else 0.0
+        # Every tree's leaf first, then their sum: the leaves' addresses are all known before
+        # the first is read, so the memory reads overlap (1.2-1.3x faster than tree by tree).
         splits = idx.shape[2]
         for t in range(idx.shape[1]):
             s = 0
@@ -234,7 +237,9 @@ def _predict(img, left, top, right, bottom, initial, idx, thresh, leaves, anchor
                     s = 2 * s + 1
                 else:
                     s = 2 * s + 2
-            leaf = leaves[c, t, s - splits]
+            which[t] = s - splits
+        for t in range(idx.shape[1]):  # in dlib's order: the same float32 sums
+            leaf = leaves[c, t, which[t]]
             for k in range(shape.size):
                 shape[k] += leaf[k]
     for i in range(n):
