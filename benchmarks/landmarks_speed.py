@@ -40,7 +40,7 @@ print(time.perf_counter() - t)
 
 def recorded_fits(clip: Path) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
     """(grey image, box) of every landmark fit the tracker makes on `clip`."""
-    from ganivid.faces import DlibDetector, _grey
+    from ganivid.faces import DlibDetector, _to_rgb
     from ganivid.tracking import TrackConfig, analyse
     from ganivid.video import read_frames
 
@@ -48,7 +48,7 @@ def recorded_fits(clip: Path) -> list[tuple[np.ndarray, tuple[int, int, int, int
 
     class Recording(DlibDetector):
         def landmarks(self, image, box):
-            fits.append((_grey(image).copy(), tuple(int(round(v)) for v in box)))
+            fits.append((_to_rgb(image).copy(), tuple(int(round(v)) for v in box)))
             return super().landmarks(image, box)
 
     analyse(read_frames(clip, grey=True), TrackConfig(), Recording())

@@ -69,14 +69,6 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
-    """uint8 grey as dlib reads a pixel's intensity: (r + g + b) // 3 for colour."""
-    image = _to_rgb(image)
-    if image.ndim == 3:
-        image = (image.sum(axis=2, dtype=np.uint16) // 3).astype(np.uint8)
-    return image
-
-
 class DlibDetector:
     """HOG (default) or CNN face detector plus the 68-landmark shape predictor.
 
@@ -108,7 +100,7 @@ class DlibDetector:
 
     def landmarks(self, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
         """68 landmarks (68, 2) float32 fitted inside `box` (dlib's shape predictor, whole pixels)."""
-        return self._predictor(_grey(image), tuple(int(round(v)) for v in box))
+        return self._predictor(_to_rgb(image), tuple(int(round(v)) for v in box))
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """All faces of an image, largest first."""

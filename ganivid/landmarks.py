@@ -148,7 +148,8 @@ class ShapePredictor:
             raise GanividError("not a usable shape predictor")
         # numba loads (or, the first time, compiles) the fit on its first call: here, with the
         # model, not in the middle of the first video (~0.3-0.6 s from its cache)
-        self(np.zeros((8, 8), np.uint8), (0, 0, 7, 7))
+        for shape in ((8, 8), (8, 8, 3)):
+            self(np.zeros(shape, np.uint8), (0, 0, 7, 7))
 
     @classmethod
     def read(cls, path: str) -> ShapePredictor:
@@ -178,18 +179,23 @@ class ShapePredictor:
 
     def __call__(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         """Landmarks (n, 2) float32 (whole pixels, as dlib's) of the face in `box` (left, top,
-        right, bottom, integers) of a grey uint8 image."""
+        right, bottom, integers) of a uint8 image, grey (h, w) or RGB (h, w, 3)."""
+        image = np.ascontiguousarray(image)
+        if image.dtype != np.uint8 or not (image.ndim == 2 or image.ndim == 3 and image.shape[2] == 3):
+            raise ValueError(f"landmarks need a grey or RGB uint8 image, got {image.dtype} {image.shape}")
         out = np.empty((self.initial.size // 2, 2), np.float32)
-        _predict(np.ascontiguousarray(image), float(box[0]), float(box[1]), float(box[2]), float(box[3]),
+        _predict(image if image.ndim == 3 else image[:, :, None], float(box[0]), float(box[1]), float(box[2]), float(box[3]),
                  self.initial, self.idx, self.thresh, self.leaves, self.anchors, self.deltas, out)
         return out
 
 
 @njit(cache=True, nogil=True)
 def _predict(img, left, top, right, bottom, initial, idx, thresh, leaves, anchors, deltas, out):
-    """dlib::shape_predictor::operator() on a grey image; writes the landmarks to `out`."""
+    """dlib::shape_predictor::operator() on an (h, w, 1) grey or (h, w, 3) RGB image; writes the
+    landmarks to `out`. Only the feature pixels are read: an RGB pixel's intensity is dlib's
+    (r + g + b) // 3."""
     n = initial.size // 2
-    h, w = img.shape
+    h, w, channels = img.shape
     shape = initial.copy()
     feats = np.empty(anchors.shape[1], np.float32)
     which = np.empty(idx.shape[1], np.int64)
@@ -226,7 +232,12 @@ def _predict(img, left, top, right, bottom, initial, idx, thresh, leaves, anchor
             py = np.float32(m10 * dx + m11 * dy) + shape[2 * a + 1]
             x = int(np.floor(left + sx * np.float64(px) + 0.5))
             y = int(np.floor(top + sy * np.float64(py) + 0.5))
-            feats[i] = img[y, x] if 0 <= x < w and 0 <= y < h else 0.0
+            if not (0 <= x < w and 0 <= y < h):
+                feats[i] = 0.0
+            elif channels == 1:
+                feats[i] = img[y, x, 0]
+            else:
+                feats[i] = (np.int32(img[y, x, 0]) + np.int32(img[y, x, 1]) + np.int32(img[y, x, 2])) // 3
         # Every tree's leaf first, then their sum: the leaves' addresses are all known before
         # the first is read, so the memory reads overlap (1.2-1.3x faster than tree by tree).
         splits = idx.shape[2]
