@@ -57,7 +57,8 @@ def _column(buf, pos, out):
 
 @njit(cache=True, boundscheck=True)
 def _sizes(buf):
-    """(landmark coordinates, cascades, trees per cascade, splits per tree) from the first tree."""
+    """(format version, landmark coordinates, cascades, trees per cascade, splits per tree), the
+    last two from the first tree."""
     version, pos = _int(buf, 0)
     nr, pos = _int(buf, pos)
     nc, pos = _int(buf, pos)
