@@ -185,7 +185,8 @@ class ShapePredictor:
         if image.dtype != np.uint8 or not (image.ndim == 2 or image.ndim == 3 and image.shape[2] == 3):
             raise ValueError(f"landmarks need a grey or RGB uint8 image, got {image.dtype} {image.shape}")
         out = np.empty((self.initial.size // 2, 2), np.float32)
-        _predict(image if image.ndim == 3 else image[:, :, None], float(box[0]), float(box[1]), float(box[2]), float(box[3]),
+        left, top, right, bottom = map(float, box)
+        _predict(image if image.ndim == 3 else image[:, :, None], left, top, right, bottom,
                  self.initial, self.idx, self.thresh, self.leaves, self.anchors, self.deltas, out)
         return out
 
@@ -203,9 +204,9 @@ def _predict(img, left, top, right, bottom, initial, idx, thresh, leaves, anchor
     # unnormalizing_tform(rect): the unit square onto the box's corners
     sx, sy = right - left, bottom - top
     for c in range(idx.shape[0]):
-        # find_tform_between_shapes(initial, shape): Umeyama's similarity, in double; for two
-        # dimensions its c*R is [[a+d, b-c], [c-b, a+d]] / var(from) of the covariance
-        # [[a, b], [c, d]] when det >= 0 (mirror-free fits).
+        # find_tform_between_shapes(initial, shape): Umeyama's similarity, in double. In two
+        # dimensions its c*R, with R kept a rotation, is [[a+d, b-c], [c-b, a+d]] / var(from) of
+        # the covariance [[a, b], [c, d]], whatever the sign of its determinant.
         mfx = mfy = mtx = mty = 0.0
         for i in range(n):
             mfx += initial[2 * i]
