@@ -12,6 +12,8 @@ up), so the landmarks come out equal: `tests/test_landmarks.py` compares them wi
 from __future__ import annotations
 
 import functools
+import glob
+import hashlib
 import math
 import os
 
@@ -265,17 +267,23 @@ _FORMAT = 1  # of the cached arrays
 
 
 def _cache_file(path: str) -> str:
-    """Where the arrays read from `path` are kept: the user's cache folder, named after the
-    model file's name, size and modification time (a changed file is read again)."""
-    st = os.stat(path)
+    """Where the arrays read from `path` are kept: the user's cache folder, named after the model
+    file's name, size and a hash of its first, middle and last MiB (its content, not its path or
+    time: every install of the same model shares one entry, a changed model gets its own)."""
+    size = os.path.getsize(path)
+    h = hashlib.blake2b(digest_size=8)
+    with open(path, "rb") as f:
+        for at in (0, size // 2, max(size - 2**20, 0)):
+            f.seek(at)
+            h.update(f.read(2**20))
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    name = f"{os.path.basename(path)}.{st.st_size}.{st.st_mtime_ns}.v{_FORMAT}.npz"
-    return os.path.join(root, "ganivid", name)
+    return os.path.join(root, "ganivid", f"{os.path.basename(path)}.{size}.{h.hexdigest()}.v{_FORMAT}.npz")
 
 
 def load(path: str) -> ShapePredictor:
     """The predictor in `path`; its arrays are cached after the first read (0.6 s to parse the
-    100 MB model, ~0.05 s to load them back; without a writable cache folder it parses each time)."""
+    100 MB model, ~0.05 s to load them back; without a writable cache folder it parses each time).
+    Writing an entry removes the model's older ones (67 MB each)."""
     cached = _cache_file(path)
     try:
         with np.load(cached) as z:
@@ -286,9 +294,14 @@ def load(path: str) -> ShapePredictor:
     try:
         from ganivid.fileio import atomic_path
 
-        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        folder = os.path.dirname(cached)
+        os.makedirs(folder, exist_ok=True)
         with atomic_path(cached) as tmp, open(tmp, "wb") as f:
             np.savez(f, **{name: getattr(sp, name) for name in _ARRAYS})
+        stale = glob.glob(os.path.join(glob.escape(folder), glob.escape(os.path.basename(path)) + ".*.npz"))
+        for old in stale:
+            if old != cached:
+                os.remove(old)
     except OSError:  # a read-only home: no cache, nothing else lost
         pass
     return sp

@@ -53,14 +53,26 @@ def test_landmarks_equal_dlibs(astronaut, grace_hopper, dlib_predictor):
 
 
 def test_cached_arrays_load_back_equal(tmp_path, monkeypatch, astronaut):
-    """The parsed model is cached in the user's cache folder and loads back to the same arrays;
-    a damaged cache file is read past (the model parsed again), and a file that is not a shape
-    predictor is refused with its name."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    """The parsed model is cached in the user's cache folder under its content (another copy or
+    a touched file finds the same entry) and loads back to the same arrays; writing an entry
+    removes the model's older ones; a damaged entry is read past (the model parsed again); a
+    file that is not a shape predictor is refused with its name."""
+    import shutil
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "cache" / "ganivid"
+    folder.mkdir(parents=True)
+    stale = folder / f"{os.path.basename(MODEL)}.123.0123456789abcdef.v1.npz"
+    stale.write_bytes(b"an entry of an older model")
     first = load(MODEL)  # parses, then writes the cache
-    cached = list((tmp_path / "ganivid").glob("*.npz"))
-    assert len(cached) == 1
-    again = load(MODEL)
+    cached = list(folder.glob("*.npz"))
+    assert len(cached) == 1 and not stale.exists()
+    copy = tmp_path / "copy" / os.path.basename(MODEL)
+    copy.parent.mkdir()
+    shutil.copyfile(MODEL, copy)
+    os.utime(copy, (1e9, 1e9))
+    again = load(str(copy))
+    assert list(folder.glob("*.npz")) == cached
     ref = shape_predictor_68()
     for name in ("initial", "idx", "thresh", "leaves", "anchors", "deltas"):
         assert np.array_equal(getattr(first, name), getattr(ref, name))
