@@ -104,10 +104,10 @@ def child(clip: str, out: str, model: str, null: bool, threads: int) -> None:
     from ganivid.animate import animate
     from ganivid.engine import Engine
 
-    from ganivid.faces import load_models
+    from ganivid.faces import DlibDetector
 
     engine = Engine(NullGenerator(), Engine.from_checkpoint(model, "cpu").image_size, "cpu") if null else model
-    load_models()  # load the face models before the CPU clock starts (setup_s still counts them once)
+    DlibDetector()  # load the face models before the CPU clock starts (setup_s still counts them once)
     pauses, started = [0.0, 0], [0.0]
 
     def gc_clock(phase: str, info: dict) -> None:  # the garbage collector's pauses during the call

@@ -39,14 +39,6 @@ def _dlib_detector(cnn: bool):
             if cnn else dlib.get_frontal_face_detector())
 
 
-def load_models(cnn: bool = False) -> None:
-    """Load the face detector and the landmark model now (~1 s the first time in a process)."""
-    from ganivid.landmarks import shape_predictor_68
-
-    _dlib_detector(cnn)
-    shape_predictor_68()
-
-
 @functools.cache
 def _encoder():
     import dlib
