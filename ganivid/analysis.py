@@ -65,7 +65,7 @@ def analyse_video(info: VideoInfo, track_cfg, cache: Path | None,
     (table, decode s, track s, detector loading s, reused)."""
     from ganivid.faces import DlibDetector
     from ganivid.pipeline import StageClock, prefetch, timed
-    from ganivid.tracking import analyse
+    from ganivid.tracking import analyse, cued
     from ganivid.video import read_frames
     from ganivid.yuv import full_range
 
@@ -80,12 +80,12 @@ def analyse_video(info: VideoInfo, track_cfg, cache: Path | None,
 
     def frames():
         # Grey straight from the luma plane: tracking works on grey anyway; only identity
-        # encodings (--faces ref:) need colour. Limited-range luma is expanded in the decoding
-        # thread, beside the tracker: the landmark fits let the GIL go.
+        # encodings (--faces ref:) need colour. Limited-range luma is expanded, and the scene-cut
+        # test made, in the decoding thread, beside the tracker: the landmark fits let the GIL go.
         grey = not track_cfg.encodings
         decoded = read_frames(info.path, upright=bool(info.rotation), grey=grey, info=info, luma=True)
         expanded = (replace(f, image=full_range(f.image), limited=False) if f.limited else f for f in decoded)
-        it = prefetch(timed(expanded, clock))
+        it = prefetch(cued(timed(expanded, clock), track_cfg))
         while True:
             t = time.perf_counter()
             f = next(it, None)

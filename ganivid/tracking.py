@@ -14,7 +14,7 @@ detector when it finds a face near there; scene cuts end all tracks; short gaps 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -102,6 +102,29 @@ def _frame(item) -> tuple[int, float, np.ndarray]:
     return int(index), float(t), _to_rgb(np.asarray(image))
 
 
+@dataclass(frozen=True)
+class Cued:
+    """A frame whose scene-cut test is already made (`cued`): its 64-px grey thumbnail, and
+    whether it starts a new shot."""
+    index: int
+    time_s: float
+    image: np.ndarray
+    cut: bool
+    thumb: np.ndarray
+
+
+def cued(frames: Iterable, config: TrackConfig | None = None) -> Iterator[Cued]:
+    """`frames` (as `analyse` takes them) with the scene-cut test made as they pass. It needs
+    nothing from the tracking, so a decoding thread (`pipeline.prefetch`) can run it beside the
+    tracker: 6-8 % of the tracker's thread at 640x360."""
+    cfg = config or TrackConfig()
+    cuts = CutDetector(cfg.cut_threshold, cfg.cut_hist)
+    for item in frames:
+        index, t, img = _frame(item)
+        cut = cuts(img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+        yield Cued(index, t, img, cut, cuts.thumb)
+
+
 def _box(al: np.ndarray) -> np.ndarray:
     """Upright detector-like box (x0, y0, x1, y1) for an alignment."""
     h = 0.5 * BOX_RATIO * al[2]
@@ -163,14 +186,16 @@ class Tracker:
         return {i for i, tr in self.tracks.items()
                 if tr.hits == 1 and tr.attempts >= 3 and tr.score < self.cfg.confirm_score}
 
-    def step(self, t: float, img: np.ndarray) -> tuple[list[tuple[_Track, int]], bool]:
-        """Analyse the next frame: ([(track, state)], is_cut)."""
+    def step(self, t: float, img: np.ndarray, cue: tuple[bool, np.ndarray] | None = None,
+             ) -> tuple[list[tuple[_Track, int]], bool]:
+        """Analyse the next frame: ([(track, state)], is_cut). `cue`: the frame's cut test made
+        beforehand (`cued`: is_cut, thumbnail), else it is made here."""
         self.pos += 1
         colour = img  # only identity encodings need colour
         # Grey once per frame for the cut test, the detector and every landmark fit: they all
         # work on intensities (and animate decodes grey straight from the luma plane).
         img = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-        cut = self.cuts(img)
+        cut, now = cue if cue is not None else (self.cuts(img), self.cuts.thumb)
         if cut:  # a new shot: nothing carries over, and look for faces right away
             self.live, self.lost, self.since_detect, self.seen = [], [], self.cfg.detect_every, None
         h, w = img.shape[:2]
@@ -209,12 +234,12 @@ class Tracker:
         due = self.since_detect >= every
         if due and sure and not literal and self.cfg.skip_unchanged and self.seen is not None:
             # ... and need not run at all while the picture outside them is as it was at the last run.
-            due = changed_outside(self.cuts.thumb, self.seen[0], [r[1] for r in refits.values()] + self.seen[1], w)
+            due = changed_outside(now, self.seen[0], [r[1] for r in refits.values()] + self.seen[1], w)
         states: dict[int, int] = {}
         if unsure or due:
             self.since_detect = 0
             states = self._detect(t, img, refits, colour)
-            self.seen = (self.cuts.thumb, [tr.al for tr in self.live])
+            self.seen = (now, [tr.al for tr in self.live])
         else:
             for tr in self.live:
                 self._update(tr, t, *refits[tr.id][:4])
@@ -348,7 +373,8 @@ class Tracker:
 
 def analyse(frames: Iterable, config: TrackConfig | None = None, detector: DlibDetector | None = None) -> TrackTable:
     """Track every face through `frames`: (index, time_s, image) triples or objects with
-    `index`, `time_s` (or `time`, in seconds) and `image` (RGB or grey uint8), e.g. video.Frame.
+    `index`, `time_s` (or `time`, in seconds) and `image` (RGB or grey uint8), e.g. video.Frame,
+    or `Cued` frames (the cut test made beforehand, in another thread say).
 
     Returns the unsmoothed TrackTable; every frame is listed in `frames`/`times`, and frames
     without a usable face simply have no row."""
@@ -357,10 +383,11 @@ def analyse(frames: Iterable, config: TrackConfig | None = None, detector: DlibD
     cols = {k: [] for k in ("frame", "time_s", "track_id", "params", "state", "landmarks")}
     frames_, times, cuts, size = [], [], [], (0, 0)
     for item in frames:
-        index, t, img = _frame(item)
+        cue = (item.cut, item.thumb) if isinstance(item, Cued) else None
+        index, t, img = (item.index, item.time_s, item.image) if cue else _frame(item)
         if frames_ and index <= frames_[-1]:
             raise VideoError(f"frame indices must increase: {index} after {frames_[-1]}")
-        faces, cut = tracker.step(t, img)
+        faces, cut = tracker.step(t, img, cue)
         frames_.append(index)
         times.append(t)
         size = img.shape[:2]

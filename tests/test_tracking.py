@@ -10,7 +10,7 @@ from ganivid import testclips as tc
 from ganivid.align import LEFT_EYE, RIGHT_EYE, Alignment, alignment_from_landmarks, crop_face, paste_back
 from ganivid.errors import ConfigError, DataError, NoFaceError, VideoError
 from ganivid.smoothing import one_euro, select, smooth, smooth_series
-from ganivid.tracking import TrackConfig, analyse
+from ganivid.tracking import TrackConfig, analyse, cued
 from ganivid.tracktable import CSV_COLUMNS, DETECTED, TrackTable
 
 
@@ -135,6 +135,10 @@ def test_cut_to_empty_frame_resets_tracks(sprites):
     before, after = {r.track_id for r in table.rows_for_frame(9)}, {r.track_id for r in table.rows_for_frame(16)}
     assert len(before) == len(after) == 1 and before != after  # a new shot starts new tracks
     assert all(len(table.rows_for_frame(f)) == 1 for f in [*range(10), *range(16, 26)])
+    # the cut test made ahead of the tracker (as animate's decoding thread does) changes nothing
+    ahead = analyse(cued(clip))
+    for k in ("frame", "track_id", "params", "state", "landmarks", "frames", "times", "cuts"):
+        assert np.array_equal(getattr(ahead, k), getattr(table, k)), k
 
 
 @pytest.mark.parametrize("hidden,interpolated", [(3, True), (9, False)])
