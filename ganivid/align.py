@@ -114,7 +114,9 @@ def crop_face(image: np.ndarray, al: Alignment, out_size: int) -> np.ndarray:
         x1, y1 = min(int(np.ceil(corners[:, 0].max() + pad)), w), min(int(np.ceil(corners[:, 1].max() + pad)), h)
         if min(x1 - x0, y1 - y0) < pad:  # (almost) entirely outside: the whole frame, as before
             x0, y0, x1, y1 = 0, 0, w, h
-        image = cv2.resize(image[y0:y1, x0:x1], None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        from ganivid.shrink import shrink  # numba: imported where first needed
+
+        image = shrink(image[y0:y1, x0:x1], f)  # cv2.resize's INTER_AREA: the same pixels, ~4x faster
         m = np.hstack([m[:, :2] / f, m[:, 2:] + m[:, :2] @ np.array([[x0], [y0]], np.float64)])
         interp = cv2.INTER_LINEAR
     return cv2.warpAffine(image, m, (out_size, out_size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
