@@ -52,8 +52,13 @@ class _Pass:
         with self._lock:
             if self._raw is not None:
                 x, color, attention = self._raw
-                out = composite(color, attention, x)  # A retains the input (GANIMATION.md)
-                images, colors = to_images(out), to_images(color)
+                if x.device.type == "cpu":  # the same pixels in one numba pass
+                    from ganivid.kernels import composite_uint8
+
+                    images, colors = composite_uint8(x.numpy(), color.numpy(), attention.numpy())
+                else:
+                    out = composite(color, attention, x)  # A retains the input (GANIMATION.md)
+                    images, colors = to_images(out), to_images(color)
                 att = attention[:, 0].cpu().numpy()
                 self._edits = [Edit(images[i], att[i], colors[i]) for i in range(len(x))]
                 self._raw = None

@@ -154,14 +154,18 @@ class EditSmoother:
         """The smoothed edited crop (n, n, 3) uint8 of `track` in frame `index`."""
         if self.tau <= 0:
             return edited
-        delta = edited.astype(np.float32) - crop
+        from ganivid.kernels import smooth_edit
+
         prev = self._prev.get(track)
         if prev is not None and prev[0] == index - 1:  # a gap or a new track starts afresh
             keep = float(np.exp(-max(time_s - prev[1], 0.0) / self.tau))
-            delta = keep * prev[2] + (1 - keep) * delta
+            # keep * prev + (1 - keep) * (edited - crop), in float32, in one numba pass
+            delta, smoothed = smooth_edit(crop, edited, prev[2], keep)
+        else:
+            delta, smoothed = smooth_edit(crop, edited, None, 0.0)
         self._prev = {k: v for k, v in self._prev.items() if v[0] >= index - 1 and k != track}
         self._prev[track] = (index, time_s, delta)
-        return np.clip(crop + delta, 0, 255).round().astype(np.uint8)
+        return smoothed
 
 
 def prefetch(items: Iterable, depth: int = 8) -> Iterator:
