@@ -292,9 +292,9 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
     from ganivid.engine import load_engine
 
     engine = load_engine(o.model, o.device, o.batch_size)
-    from ganivid.shrink import warm_up
+    from ganivid.kernels import warm_up
 
-    warm_up()  # the crops' area shrink (numba), loaded with the model rather than at the first crop
+    warm_up()  # the render pass's numba loops, loaded with the model rather than at the first frame
     t_load = time.perf_counter() - t_load
     if engine.device.type == "cpu" and info.width * info.height < FRAME_THREADS_PIXELS:
         # The generator keeps the cores busy: x264 on one thread spends ~12 % less CPU per frame

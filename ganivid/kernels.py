@@ -64,3 +64,16 @@ def smooth_edit(crop: np.ndarray, edited: np.ndarray, prev: np.ndarray | None, k
     _smooth(crop, edited, np.empty((0, 0, 0), np.float32) if prev is None else prev,
             np.float32(keep), np.float32(1 - keep), delta, out)
     return delta, out
+
+
+def warm_up() -> None:
+    """Load the render pass's compiled loops (these and `shrink`'s) now, ~50 ms, rather than at
+    the first frame; the first time after install numba compiles them, ~10 s."""
+    from ganivid.shrink import shrink
+
+    shrink(np.zeros((8, 8, 3), np.uint8), 0.7)
+    z = np.zeros((1, 3, 4, 4), np.float32)
+    images, _ = composite_uint8(z, z, z[:, :1])
+    crop = np.zeros((4, 4, 3), np.uint8)
+    smooth_edit(crop, images[0], None, 0.0)
+    smooth_edit(crop, images[0], np.zeros((4, 4, 3), np.float32), 0.5)

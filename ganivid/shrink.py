@@ -129,9 +129,3 @@ def shrink(image: np.ndarray, f: float) -> np.ndarray:
     out = np.empty((dh, dw * channels), np.uint8)
     _down(cv2.transpose(shrunk), out, *_weights(h, dh, 1, scale))
     return out.reshape(image.shape[:0] + (dh, dw) + image.shape[2:])
-
-
-def warm_up() -> None:
-    """Load the compiled loops now (~30 ms; the first time after install numba compiles them,
-    ~5 s), rather than at the first crop."""
-    shrink(np.zeros((8, 8, 3), np.uint8), 0.7)
