@@ -77,3 +77,20 @@ def warm_up() -> None:
     crop = np.zeros((4, 4, 3), np.uint8)
     smooth_edit(crop, images[0], None, 0.0)
     smooth_edit(crop, images[0], np.zeros((4, 4, 3), np.float32), 0.5)
+    change = np.zeros((4, 4, 4), np.float32)[..., 0]  # a channel of paste_back_i420's warped change
+    for plane, top in ((np.zeros((4, 4), np.uint8), 255), (np.zeros((4, 4), np.uint16), 1023)):
+        add_into(plane[1:, 1:], change[1:, 1:], top)
+
+
+@njit(cache=True, nogil=True)
+def _add_into(plane, change, top):
+    for y in range(plane.shape[0]):
+        for x in range(plane.shape[1]):
+            v = min(max(np.float32(plane[y, x]) + change[y, x], np.float32(0.0)), top)
+            plane[y, x] = (v + _ROUND) - _ROUND
+
+
+def add_into(plane: np.ndarray, change: np.ndarray, top: int) -> None:
+    """plane[:] = clip(plane + change, 0, top), rounded (halves to even): an integer plane (a
+    view, written in place) plus a float32 change, as numpy computes it, in one pass."""
+    _add_into(plane, change, np.float32(top))

@@ -130,20 +130,16 @@ def paste_back_i420(frame: np.ndarray, original_crop: np.ndarray, edited_crop: n
     if change is None:
         return out
     back, (x0, y0, x1, y1) = change
+    from ganivid.kernels import add_into
+
     top = 1023 if deep else 255
-    region = y[y0:y1, x0:x1]
-    region[:] = _add(region, back[..., 0], top)
+    # each plane + its change, clipped to 0..top and rounded, in place
+    add_into(y[y0:y1, x0:x1], back[..., 0], top)
     # The mean over each 2x2 block (INTER_AREA at exactly half size) is the chroma change.
     small = cv2.resize(back, ((x1 - x0) // 2, (y1 - y0) // 2), interpolation=cv2.INTER_AREA)
     for plane, k in ((u, 1), (v, 2)):
-        region = plane[y0 // 2:y1 // 2, x0 // 2:x1 // 2]
-        region[:] = _add(region, small[..., k], top)
+        add_into(plane[y0 // 2:y1 // 2, x0 // 2:x1 // 2], small[..., k], top)
     return out
-
-
-def _add(plane: np.ndarray, change: np.ndarray, top: int = 255) -> np.ndarray:
-    """Integer plane + float change, rounded and clipped to 0..top, in the plane's dtype."""
-    return np.clip(plane + change, 0, top).round().astype(plane.dtype)
 
 
 def passes_as_planes(f: av.VideoFrame) -> bool:

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from ganivid.data import to_images
-from ganivid.kernels import composite_uint8, smooth_edit
+from ganivid.kernels import add_into, composite_uint8, smooth_edit
 from ganivid.losses import composite
 
 
@@ -42,3 +42,19 @@ def test_smooth_edit_is_the_numpy_step():
         assert ours[0].dtype == np.float32 and np.array_equal(ours[0], theirs[0]), keep
         assert np.array_equal(ours[1], theirs[1]), keep
         prev = ours[0] * 7.3  # large previous edits: the result saturates at 0 and 255
+
+
+def test_add_into_is_numpys_clipped_rounded_sum():
+    rng = np.random.default_rng(11)
+    for dtype, top in ((np.uint8, 255), (np.uint16, 1023)):
+        frame = rng.integers(0, top + 1, (40, 60), dtype=dtype)
+        change = (rng.normal(0, 40, (30, 50, 4)) * (4 if top > 255 else 1)).astype(np.float32)
+        change[0, :10, 0] = np.arange(10) + 0.5  # halves: to even
+        region = frame[5:35, 7:57]
+        expected = np.clip(region + change[..., 0], 0, top).round().astype(dtype)
+        before = frame.copy()
+        add_into(region, change[..., 0], top)
+        assert np.array_equal(region, expected)
+        outside = np.ones(frame.shape, bool)
+        outside[5:35, 7:57] = False
+        assert np.array_equal(frame[outside], before[outside])  # only the region is written
