@@ -22,7 +22,7 @@ import av
 from ganivid.errors import VideoError
 from ganivid.fileio import check_output, commit, temp_beside
 from ganivid.video import Frame, VideoInfo, _reason, from_upright, open_input
-from ganivid.yuv import MATRICES, PLANES, from_rgb, with_depth
+from ganivid.yuv import MATRICES, PLANES, from_rgb, to_video_frame, with_depth
 
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 _DEFAULT_CODEC = {"webm": "libvpx-vp9"}  # every other container: libx264
@@ -294,7 +294,7 @@ class VideoWriter:
         if layout in PLANES and self._video.pix_fmt in PLANES and layout != self._video.pix_fmt:
             # 8 <-> 10 bits by rounding: swscale's 10 -> 8 bits truncates (1-3 levels dark).
             image, layout = with_depth(image, self._video.pix_fmt == "yuv420p10le"), self._video.pix_fmt
-        vf = av.VideoFrame.from_ndarray(image, format=layout)
+        vf = to_video_frame(image) if layout in PLANES else av.VideoFrame.from_ndarray(image, format=layout)
         if self._matrix in (1, 9):
             vf.colorspace = self._matrix  # RGB for swscale: converted with this frame's matrix
         vf.pts, vf.time_base = frame.pts, self.template.time_base

@@ -98,6 +98,19 @@ def crop_i420(i420: np.ndarray, al: Alignment, n: int, matrix: int = 2) -> np.nd
     return from_bt601(crop_face(rgb, Alignment(al.cx - x0, al.cy - y0, al.size, al.angle), n), matrix)
 
 
+def to_video_frame(i420: np.ndarray) -> av.VideoFrame:
+    """An encoder frame (yuv420p; yuv420p10le of a uint16 array) with the planes of an I420 array,
+    copied straight into the frame's own (PyAV's from_ndarray took 0.18-0.21 against 0.04 ms at
+    640x360)."""
+    h, w = i420.shape[0] * 2 // 3, i420.shape[1]
+    vf = av.VideoFrame(w, h, "yuv420p10le" if i420.dtype == np.uint16 else "yuv420p")
+    for plane, src in zip(vf.planes, planes(i420)):
+        rows, cols = src.shape
+        step = plane.line_size // i420.itemsize  # a row of the frame's plane, padding included
+        np.frombuffer(plane, i420.dtype)[:rows * step].reshape(rows, step)[:, :cols] = src
+    return vf
+
+
 def from_rgb(rgb: np.ndarray, matrix: int = 2) -> np.ndarray:
     """8-bit I420 array of an RGB uint8 image with even sides; chroma is the mean of each 2x2 block
     (cv2's own RGB -> I420 takes one pixel of four, which aliases); ~3x faster than swscale."""

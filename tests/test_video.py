@@ -456,3 +456,18 @@ def test_video_keeps_its_brightness_through_rgb(tmp_path):
     assert abs(mean(tmp_path / "10-as-8.mp4") - truth) < 0.5
     eight = make_clip(tmp_path / "8.mp4", n=3)
     assert abs(mean(eight) - truth) < 0.5
+
+
+@pytest.mark.parametrize("width,ten_bit", [(640, False), (642, False), (318, True)])
+def test_to_video_frame_copies_the_planes(width, ten_bit):
+    """The encoder frame of an I420 array holds its planes (PyAV's own from_ndarray as reference),
+    whatever the padding of the frame's rows."""
+    from ganivid.yuv import to_video_frame
+
+    rng = np.random.default_rng(width)
+    top = 1023 if ten_bit else 255
+    i420 = rng.integers(0, top + 1, (3 * 120 // 2, width), dtype=np.uint16 if ten_bit else np.uint8)
+    ours = to_video_frame(i420)
+    theirs = av.VideoFrame.from_ndarray(i420, format="yuv420p10le" if ten_bit else "yuv420p")
+    assert ours.format.name == theirs.format.name and (ours.width, ours.height) == (width, 120)
+    assert np.array_equal(ours.to_ndarray(), theirs.to_ndarray()) and np.array_equal(ours.to_ndarray(), i420)
