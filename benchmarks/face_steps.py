@@ -5,8 +5,11 @@ cropped to 96 px: the crop from the planes' footprint (`yuv.crop_i420`, what `an
 against converting the whole frame to RGB first (`to_rgb` + `crop_face`, what it ran before),
 and the paste of an edit back into the planes (`yuv.paste_back_i420`). Also the composite after
 the network on 8 crops, from the tensor `to_tensor` makes (contiguous) and from the
-channels-last view it made before. One OpenCV and one torch thread; medians of 5 timings of
-`--repeat` calls each.
+channels-last view it made before; the composite with both uint8 conversions (the composited
+crops and the colour masks) by torch and by `kernels.composite_uint8`, which the engine runs on
+the CPU; and the area shrink of a 330 px RGB footprint by 0.65 (a 220 px face cut to 96 px)
+by OpenCV and by `shrink.shrink`, which `crop_face` runs. One OpenCV and one torch thread;
+medians of 5 timings of `--repeat` calls each.
 
     python benchmarks/face_steps.py [--repeat 50]
 """
@@ -23,8 +26,10 @@ import torch
 from skimage import data
 
 from ganivid.align import Alignment, crop_face
-from ganivid.data import to_tensor
+from ganivid.data import to_images, to_tensor
+from ganivid.kernels import composite_uint8
 from ganivid.losses import composite
+from ganivid.shrink import shrink
 from ganivid.yuv import crop_i420, from_bt601, from_rgb, paste_back_i420, to_rgb
 
 
@@ -65,6 +70,13 @@ def main() -> None:
     with torch.inference_mode():
         out["composite_8_crops_ms"] = {"contiguous": ms(lambda: composite(color, attention, x), args.repeat),
                                        "channels_last_view": ms(lambda: composite(color, attention, strided), args.repeat)}
+        out["composite_and_uint8_8_crops_ms"] = {
+            "torch": ms(lambda: (to_images(composite(color, attention, x)), to_images(color)), args.repeat),
+            "numba": ms(lambda: composite_uint8(x.numpy(), color.numpy(), attention.numpy()), args.repeat)}
+    footprint = cv2.resize(data.astronaut(), (330, 330), interpolation=cv2.INTER_AREA)
+    out["shrink_330px_rgb_by_0.65_ms"] = {
+        "opencv": ms(lambda: cv2.resize(footprint, None, fx=0.65, fy=0.65, interpolation=cv2.INTER_AREA), args.repeat),
+        "numba": ms(lambda: shrink(footprint, 0.65), args.repeat)}
     print(json.dumps(out))
 
 
