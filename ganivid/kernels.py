@@ -8,15 +8,15 @@ import numpy as np
 from numba import njit
 
 # x + 1.5 * 2**23 - 1.5 * 2**23 in float32 is x rounded to the nearest integer, halves to even
-# (torch.round, np.round), for |x| < 2**22.
-_ROUND = np.float32(12582912.0)
+# (torch.round, np.round, OpenCV's cvRound), for |x| < 2**22.
+ROUND = np.float32(12582912.0)
 
 
 @njit(cache=True, nogil=True)
 def _to_uint8(v):
     """data.to_images of one value: clamp(-1, 1) + 1, * 127.5, rounded."""
     v = min(max(v, np.float32(-1.0)), np.float32(1.0))
-    return np.uint8(((v + np.float32(1.0)) * np.float32(127.5) + _ROUND) - _ROUND)
+    return np.uint8(((v + np.float32(1.0)) * np.float32(127.5) + ROUND) - ROUND)
 
 
 @njit(cache=True, nogil=True)
@@ -35,7 +35,8 @@ def _composite_uint8(x, color, attention, images, colours):
 def composite_uint8(x: np.ndarray, color: np.ndarray, attention: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`to_images(composite(color, attention, x))` and `to_images(color)` of float32 (B, 3, n, n)
     inputs, colour and (B, 1, n, n) attention: (B, n, n, 3) uint8 views of channel planes, as
-    `to_images` returns them (~0.15 against ~1.2 ms for 8 crops of 96 px)."""
+    `to_images` returns them (0.12 against torch's 0.96 ms for 8 crops of 96 px,
+    benchmarks/face_steps.py)."""
     images, colours = (np.empty(x.shape, np.uint8) for _ in range(2))
     _composite_uint8(np.ascontiguousarray(x, np.float32), np.ascontiguousarray(color, np.float32),
                      np.ascontiguousarray(attention, np.float32), images, colours)
@@ -52,7 +53,7 @@ def _smooth(crop, edited, prev, keep, take, delta, out):
                     d = keep * prev[y, x, c] + take * d
                 delta[y, x, c] = d
                 v = min(max(np.float32(crop[y, x, c]) + d, np.float32(0.0)), np.float32(255.0))
-                out[y, x, c] = np.uint8((v + _ROUND) - _ROUND)
+                out[y, x, c] = np.uint8((v + ROUND) - ROUND)
 
 
 def smooth_edit(crop: np.ndarray, edited: np.ndarray, prev: np.ndarray | None, keep: float) -> tuple[np.ndarray, np.ndarray]:
@@ -66,9 +67,23 @@ def smooth_edit(crop: np.ndarray, edited: np.ndarray, prev: np.ndarray | None, k
     return delta, out
 
 
+@njit(cache=True, nogil=True)
+def _add_into(plane, change, top):
+    for y in range(plane.shape[0]):
+        for x in range(plane.shape[1]):
+            v = min(max(np.float32(plane[y, x]) + change[y, x], np.float32(0.0)), top)
+            plane[y, x] = (v + ROUND) - ROUND
+
+
+def add_into(plane: np.ndarray, change: np.ndarray, top: int) -> None:
+    """plane[:] = clip(plane + change, 0, top), rounded (halves to even): an integer plane (a
+    view, written in place) plus a float32 change, as numpy computes it, in one pass."""
+    _add_into(plane, change, np.float32(top))
+
+
 def warm_up() -> None:
-    """Load the render pass's compiled loops (these and `shrink`'s) now, ~50 ms, rather than at
-    the first frame; the first time after install numba compiles them, ~10 s."""
+    """Load the render pass's compiled loops (these and `shrink`'s) now, ~30 ms, rather than at
+    the first frame; the first time after install numba compiles them, ~5 s."""
     from ganivid.shrink import shrink
 
     shrink(np.zeros((8, 8, 3), np.uint8), 0.7)
@@ -80,17 +95,3 @@ def warm_up() -> None:
     change = np.zeros((4, 4, 4), np.float32)[..., 0]  # a channel of paste_back_i420's warped change
     for plane, top in ((np.zeros((4, 4), np.uint8), 255), (np.zeros((4, 4), np.uint16), 1023)):
         add_into(plane[1:, 1:], change[1:, 1:], top)
-
-
-@njit(cache=True, nogil=True)
-def _add_into(plane, change, top):
-    for y in range(plane.shape[0]):
-        for x in range(plane.shape[1]):
-            v = min(max(np.float32(plane[y, x]) + change[y, x], np.float32(0.0)), top)
-            plane[y, x] = (v + _ROUND) - _ROUND
-
-
-def add_into(plane: np.ndarray, change: np.ndarray, top: int) -> None:
-    """plane[:] = clip(plane + change, 0, top), rounded (halves to even): an integer plane (a
-    view, written in place) plus a float32 change, as numpy computes it, in one pass."""
-    _add_into(plane, change, np.float32(top))

@@ -17,9 +17,7 @@ import cv2
 import numpy as np
 from numba import njit
 
-# x + 1.5 * 2**23 - 1.5 * 2**23 in float32 is x rounded to the nearest integer, halves to even
-# (OpenCV's cvRound), for |x| < 2**22: sums of weighted pixels always are.
-_ROUND = np.float32(12582912.0)
+from ganivid.kernels import ROUND  # sums of weighted pixels are far below its limit
 
 
 @njit(cache=True, nogil=True)
@@ -100,14 +98,14 @@ def _down(shrunk, out, si, di, beta):
         b, dy, line = beta[j], di[j], shrunk[si[j]]
         if dy != row_done:
             for i in range(width):
-                out[row_done, i] = min(max((total[i] + _ROUND) - _ROUND, np.float32(0.0)), np.float32(255.0))
+                out[row_done, i] = min(max((total[i] + ROUND) - ROUND, np.float32(0.0)), np.float32(255.0))
                 total[i] = b * line[i]
             row_done = dy
         else:
             for i in range(width):
                 total[i] += b * line[i]
     for i in range(width):
-        out[row_done, i] = min(max((total[i] + _ROUND) - _ROUND, np.float32(0.0)), np.float32(255.0))
+        out[row_done, i] = min(max((total[i] + ROUND) - ROUND, np.float32(0.0)), np.float32(255.0))
 
 
 def shrink(image: np.ndarray, f: float) -> np.ndarray:
