@@ -17,7 +17,7 @@ import av
 import cv2
 import numpy as np
 
-from ganivid.align import Alignment, crop_face, footprint, warped_change
+from ganivid.align import Alignment, crop_face, footprint, frame_flow, remap_moved, warp_by_flow, warped_change
 
 # AVColorSpace values whose planes this module converts as swscale does, and whose tags the writer
 # copies: BT.709 (1), BT.2020 (9; phones film HDR in it, with HLG or PQ), and BT.601 (5, 6) or
@@ -129,14 +129,32 @@ def from_rgb(rgb: np.ndarray, matrix: int = 2) -> np.ndarray:
 
 
 def paste_back_i420(frame: np.ndarray, original_crop: np.ndarray, edited_crop: np.ndarray,
-                    al: Alignment, feather: float = 0.12, matrix: int = 2) -> np.ndarray:
-    """`align.paste_back` for an I420 frame (8- or 10-bit): the feathered change (edited -
-    original, RGB crop space) warped back over the crop's footprint, converted to a YUV change
-    (chroma averaged over its 2x2 pixels; `matrix`: the planes' AVColorSpace) and added to the
-    planes; pixels outside the footprint stay bit-identical."""
+                    al: Alignment, feather: float = 0.12, matrix: int = 2, flow: np.ndarray | None = None,
+                    warped_crop: np.ndarray | None = None) -> np.ndarray:
+    """`align.paste_back` for an I420 frame (H*3/2, W) (uint8 8-bit, uint16 10-bit): the
+    feathered change (edited - original, RGB crop space, (n, n, 3) uint8) warped back over the
+    crop's footprint, converted to a YUV change (chroma averaged over its 2x2 pixels; `matrix`:
+    the planes' AVColorSpace) and added to the planes; pixels outside the footprint stay
+    bit-identical. With a backward `flow` (n, n, 2) float32 (crop pixels; dx, dy) the planes' own
+    pixels are moved first, as `align.paste_back` moves RGB ones (chroma by half the displacement,
+    sampled at its own positions), and the change is taken from `warped_crop` (warp(I, F),
+    computed if None)."""
     out = frame.copy()
     y, u, v = planes(out)
     deep = out.dtype == np.uint16  # 10-bit planes: 4 steps per 8-bit level
+    top = 1023 if deep else 255
+    if flow is not None:
+        clip = top if deep else None  # Lanczos overshoot: uint16 saturates at 65535, not 1023
+        moved = frame_flow(flow, al, y.shape, feather, grid=2)  # even edges for the chroma
+        if moved is not None:
+            disp, (x0, y0, x1, y1) = moved
+            remap_moved(y, disp, x0, y0, clip)
+            # Chroma sample (i, j) sits at luma (2j + 0.5, 2i + 0.5): the mean of its 2x2 block's
+            # displacements is the bilinear value there; halved into chroma pixels.
+            half = cv2.resize(disp, ((x1 - x0) // 2, (y1 - y0) // 2), interpolation=cv2.INTER_AREA) * 0.5
+            for plane in (u, v):
+                remap_moved(plane, half, x0 // 2, y0 // 2, clip)
+        original_crop = warp_by_flow(original_crop, flow) if warped_crop is None else warped_crop
     m = rgb_to_yuv(matrix) * 4 if deep else rgb_to_yuv(matrix)
     # The change as YUV in crop space, then warped: (h', w', 4) Y, U, V changes and the coverage
     change = warped_change(original_crop, edited_crop, al, y.shape, feather, grid=2, colour=m)  # even edges for the chroma
@@ -145,7 +163,6 @@ def paste_back_i420(frame: np.ndarray, original_crop: np.ndarray, edited_crop: n
     back, (x0, y0, x1, y1) = change
     from ganivid.kernels import add_into
 
-    top = 1023 if deep else 255
     # each plane + its change, clipped to 0..top and rounded, in place
     add_into(y[y0:y1, x0:x1], back[..., 0], top)
     # The mean over each 2x2 block (INTER_AREA at exactly half size) is the chroma change.
