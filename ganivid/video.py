@@ -181,8 +181,14 @@ def _first_frame_matrix(container: av.container.InputContainer, stream) -> tuple
         raise VideoError(f"{container.name} has a video stream without decodable frames") from None
     except av.FFmpegError as ex:
         raise VideoError(f"cannot decode {container.name}: {_reason(ex)}") from ex
-    for sd in frame.side_data:
-        if sd.type.name == "DISPLAYMATRIX":
+    side = frame.side_data
+    for entry in side:  # PyAV 18 iterates the types (a mapping), older releases the entries
+        try:
+            sd = entry if hasattr(entry, "type") else side[entry]
+            name = sd.type.name
+        except (ValueError, KeyError):  # side data PyAV's enum does not know (EXIF): not ours to read
+            continue
+        if name == "DISPLAYMATRIX":
             return int(round(frame.rotation)), struct.unpack("9i", bytes(sd))
     rotate = stream.metadata.get("rotate")  # old-style tag from files muxed before FFmpeg 7
     return (-int(rotate) if rotate and rotate.lstrip("-").isdigit() else 0), None
