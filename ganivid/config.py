@@ -45,6 +45,15 @@ class ModelConfig:
     # clipped to [-1, 1], so C starts as a sharp copy of the face and only has to learn the
     # change (a 64 px model's young absolute C is a blur that any edit pastes in).
     color: str = "absolute"
+    # A third head: a backward flow F at 1/4 resolution, tanh-bounded, zero at the crop border and
+    # zero-initialised; output = A * warp(I, F) + (1 - A) * C, so geometry is moved, not painted
+    # (beyond the paper; ../shared/GANIMATION.md, "the flow generator").
+    flow: bool = False
+    # The flow's bound, a fraction of the crop side (0.15 of 3.2 d = 0.48 d: a full jaw drop).
+    flow_max: float = 0.15
+    # What G is conditioned on: "target", the paper's absolute AUs, or "change", target minus the
+    # face's own AUs (in [-1, 1]): the flow then depends on the request, not on reading the face first.
+    condition: str = "target"
 
     def __post_init__(self) -> None:
         _check_positive(self, ("image_size", "num_aus", "conv_dim", "critic_dim"))
@@ -52,6 +61,10 @@ class ModelConfig:
             raise ConfigError(f"model.repeat_num must be >= 0, got {self.repeat_num}")
         if self.upsample not in ("transposed", "resize"):
             raise ConfigError(f"model.upsample must be 'transposed' or 'resize', got {self.upsample!r}")
+        if self.condition not in ("target", "change"):
+            raise ConfigError(f"model.condition must be 'target' or 'change', got {self.condition!r}")
+        if not 0 < self.flow_max <= 0.5:
+            raise ConfigError(f"model.flow_max must be in (0, 0.5], got {self.flow_max}")
         if self.color not in ("absolute", "residual"):
             raise ConfigError(f"model.color must be 'absolute' or 'residual', got {self.color!r}")
         if self.image_size < 8 or self.image_size % 4 or self.critic_final_size not in (2, 3):
@@ -120,6 +133,11 @@ class TrainConfig:
     # edit is a minority of a face (~17 % of a synthetic 64 px crop), so a plain mean is mostly
     # "copy the rest" and the edit's share of the gradient is small. 0 = plain means.
     pair_edit_weight: float = 0.0
+    # Flow models on pairs whose flow is known (warps): L1 of F to it, weighted as the pair L1
+    # terms; then squared TV of F (smoothness) and a hinge on det(I + grad F) (no fold-overs).
+    lambda_flow: float = 0.0
+    lambda_flow_smooth: float = 0.0
+    lambda_flow_fold: float = 0.0
     # Target AUs = another sample's AUs + U(-noise, noise), clamped to [0, 1].
     target_noise: float = 0.1
     # Horizontal flips: the paper's only augmentation (the 17 AUs are symmetric).
@@ -151,15 +169,16 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check_positive(self, ("batch_size", "n_critic", "gp_every", "log_every", "sample_every",
                                "ckpt_every", "keep_checkpoints", "sample_count"))
-        for name in ("epochs", "lr_g", "lr_d", "pair_edit_weight"):
+        for name in ("epochs", "lr_g", "lr_d", "pair_edit_weight", "lambda_flow", "lambda_flow_smooth", "lambda_flow_fold"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if min(self.steps, self.critic_warmup_steps, self.pair_warmup_steps, self.cache_mb) < 0:
             raise ConfigError("train.steps, train.critic_warmup_steps, train.pair_warmup_steps and "
                               "train.cache_mb must be >= 0")
-        if self.pair_warmup_steps and max(self.lambda_pair, self.lambda_pair_color, self.lambda_pair_attention) <= 0:
-            raise ConfigError("train.pair_warmup_steps needs train.lambda_pair, lambda_pair_color or "
-                              "lambda_pair_attention > 0")
+        if self.pair_warmup_steps and max(self.lambda_pair, self.lambda_pair_color, self.lambda_pair_attention,
+                                          self.lambda_flow) <= 0:
+            raise ConfigError("train.pair_warmup_steps needs train.lambda_pair, lambda_pair_color, "
+                              "lambda_pair_attention or lambda_flow > 0")
         if self.steps == 0 and self.epochs == 0 and self.critic_warmup_steps == 0 and self.pair_warmup_steps == 0:
             raise ConfigError("nothing to train: train.steps and train.epochs are both 0")
         if not 0 <= self.pair_fraction <= 1:

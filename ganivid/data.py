@@ -86,7 +86,8 @@ class ArrayDataset(FaceDataset):
 
     def __init__(self, images: np.ndarray, aus: np.ndarray, *, target_images: np.ndarray | None = None,
                  target_aus: np.ndarray | None = None, crop_spec: str = CROP_SPEC,
-                 source: str = "arrays") -> None:
+                 source: str = "arrays", flows: np.ndarray | None = None, gaps: np.ndarray | None = None,
+                 changes: np.ndarray | None = None) -> None:
         images, aus = np.asarray(images), np.asarray(aus, np.float32)
         if images.ndim != 4 or images.shape[3] != 3 or images.shape[1] != images.shape[2] or images.dtype != np.uint8:
             raise DataError(f"{source}: images must be (N, S, S, 3) uint8, got {images.shape} {images.dtype}")
@@ -107,6 +108,15 @@ class ArrayDataset(FaceDataset):
                 raise DataError(f"{source}: paired targets must have the shapes of images and aus")
             check_labels(t_aus, self.names, f"{source} (targets)")
             self.targets, self.has_pairs = (t_img, t_aus), True
+        # Pairs whose flow is known exactly (warps): flows (N, S, S, 2) pixels from x to x_t,
+        # gaps (N, S, S) 0..1 where no warp explains x_t, changes (N, 17) the request in [-1, 1].
+        self.flows, self.gaps, self.changes = flows, gaps, changes
+        if flows is not None:
+            n, size = len(images), images.shape[1]
+            if (self.targets is None or np.shape(flows) != (n, size, size, 2) or np.shape(gaps) != (n, size, size)
+                    or np.shape(changes) != (n, NUM_AUS)):
+                raise DataError(f"{source}: flows, gaps and changes must be (N, S, S, 2), (N, S, S) and "
+                                f"(N, {NUM_AUS}) beside paired targets")
 
     def _load(self, i: int) -> np.ndarray:
         return self.images[i]
@@ -327,6 +337,14 @@ def make_batch(ds: FaceDataset, indices: np.ndarray, flips: np.ndarray) -> dict[
         targets[flips] = targets[flips, :, ::-1]
         batch["x_t"] = to_tensor(targets)
         batch["y_t"] = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.float32))
+    if getattr(ds, "flows", None) is not None:
+        flows = ds.flows[indices].astype(np.float32)  # (B, S, S, 2)
+        gaps = ds.gaps[indices].astype(np.float32)
+        flows[flips] = flows[flips, :, ::-1] * np.array([-1, 1], np.float32)  # mirrored: dx changes sign
+        gaps[flips] = gaps[flips, :, ::-1]
+        batch["flow_t"] = torch.from_numpy(np.ascontiguousarray(flows.transpose(0, 3, 1, 2)))
+        batch["gap"] = torch.from_numpy(np.ascontiguousarray(gaps[:, None]))
+        batch["c"] = torch.from_numpy(ds.changes[indices].astype(np.float32))
     return batch
 
 

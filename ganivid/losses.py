@@ -80,13 +80,15 @@ def critic_loss(real_score: torch.Tensor, fake_score: torch.Tensor, real_aus: to
 def pair_loss(image: torch.Tensor, paired: torch.Tensor, edited: torch.Tensor | None, color: torch.Tensor | None,
               attention: torch.Tensor, lambda_pair: float, lambda_pair_color: float,
               lambda_pair_attention: float, pair_mask: torch.Tensor | None = None,
-              edit_weight: float = 0.0) -> torch.Tensor:
+              edit_weight: float = 0.0, keep: torch.Tensor | None = None) -> torch.Tensor:
     """lambda_pair |x_g - x_t| + lambda_pair_color |C - x_t| + lambda_pair_attention
     BCE(A, 1 - changed_region(x, x_t)), over the samples `pair_mask` (B,) bool keeps (all if None).
-    `edit_weight` w: both L1 terms become means weighted by 1 + w * changed_region(x, x_t)."""
+    `edit_weight` w: both L1 terms become means weighted by 1 + w * changed_region(x, x_t).
+    `keep` (B, 1, H, W): the attention's target instead (flow models: 1 where the warp explains x_t)."""
     total = torch.zeros((), device=image.device)
     if pair_mask is not None and not bool(pair_mask.any()):
         return total
+    attention_target = keep
     keep = slice(None) if pair_mask is None else pair_mask
     target = paired.float()[keep]
     changed = changed_region(image[keep], target)
@@ -102,10 +104,33 @@ def pair_loss(image: torch.Tensor, paired: torch.Tensor, edited: torch.Tensor | 
         total = total + lambda_pair_color * l1(color)
     if lambda_pair_attention > 0:
         # Cross-entropy, not L1: its gradient does not vanish where the sigmoid has saturated.
-        keep_where = 1 - changed
+        keep_where = 1 - changed if attention_target is None else attention_target.float()[keep]
         a = attention.float()[keep].clamp(1e-6, 1 - 1e-6)
         total = total + lambda_pair_attention * F.binary_cross_entropy(a, keep_where)
     return total
+
+
+def flow_loss(flow: torch.Tensor, flow_t: torch.Tensor, edit_weight: float = 0.0) -> torch.Tensor:
+    """Mean |F - F_t| (pixels) of a flow (B, 2, H, W) against a known one, the moved pixels
+    (|F_t| > 0.1 px) weighted 1 + edit_weight: most of a face does not move."""
+    moved = (flow_t.abs().amax(1, keepdim=True) > 0.1).float()
+    weight = 1 + edit_weight * moved
+    return ((flow.float() - flow_t.float()).abs() * weight).mean() / weight.mean()
+
+
+def flow_smoothness(flow: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of neighbouring flow vectors (B, 2, H, W), in pixels^2."""
+    return ((flow[..., 1:, :] - flow[..., :-1, :]).pow(2).mean() + (flow[..., :, 1:] - flow[..., :, :-1]).pow(2).mean())
+
+
+def fold_penalty(flow: torch.Tensor, margin: float = 0.1) -> torch.Tensor:
+    """Mean hinge max(0, margin - det(I + grad F)) of a flow (B, 2, H, W): a warp folds over
+    where the Jacobian's determinant is not positive."""
+    fx, fy = flow[:, 0].float(), flow[:, 1].float()
+    dxx, dyx = fx[:, :-1, 1:] - fx[:, :-1, :-1], fy[:, :-1, 1:] - fy[:, :-1, :-1]  # d/dx
+    dxy, dyy = fx[:, 1:, :-1] - fx[:, :-1, :-1], fy[:, 1:, :-1] - fy[:, :-1, :-1]  # d/dy
+    det = (1 + dxx) * (1 + dyy) - dxy * dyx
+    return F.relu(margin - det).mean()
 
 
 def generator_loss(fake_score: torch.Tensor, fake_aus: torch.Tensor, y_target: torch.Tensor,

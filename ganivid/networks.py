@@ -36,7 +36,8 @@ class ResidualBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    """G(image, aus) -> (colour mask C in [-1, 1], retention mask A in [0, 1])."""
+    """G(image, aus) -> (colour mask C in [-1, 1], retention mask A in [0, 1]), and with
+    `cfg.flow` a third output, the backward flow F in crop pixels (see `compose`)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -57,24 +58,84 @@ class Generator(nn.Module):
             layers += [_norm(dim // 2), nn.ReLU(inplace=True)]
             dim //= 2
         self.main = nn.Sequential(*layers)
+        self.bottleneck = 9 + cfg.repeat_num  # main[:bottleneck]: the encoder and residual blocks
         self.color = nn.Sequential(nn.Conv2d(dim, 3, 7, 1, 3, bias=False), nn.Tanh())
         self.attention = nn.Sequential(nn.Conv2d(dim, 1, 7, 1, 3, bias=False), nn.Sigmoid())
         self.apply(init_weights)
+        if cfg.flow:
+            self.flow = nn.Conv2d(dim * 4, 2, 3, 1, 1)
+            nn.init.zeros_(self.flow.weight)  # an untrained head is the identity warp
+            nn.init.zeros_(self.flow.bias)
 
-    def forward(self, image: torch.Tensor, aus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, image: torch.Tensor, aus: torch.Tensor) -> tuple[torch.Tensor, ...]:
         # image (B, 3, H, W) in [-1, 1]; aus (B, N): the paper tiles aus to N constant planes
         # and convolves [image, planes] with main[0]. The planes' share is computed in closed
         # form (exact up to rounding; it was a quarter of G's time at 64 px, width 32).
         weight = self.main[0].weight  # (conv_dim, 3 + N, 7, 7)
         h = F.conv2d(image, weight[:, :3], padding=3) + _constant_planes_conv(aus.to(image.dtype), weight[:, 3:], image.shape[2:])
-        features = self.main[1:](h)  # (B, conv_dim, H, W)
+        if not self.cfg.flow:
+            features = self.main[1:](h)  # (B, conv_dim, H, W)
+            color, attention = self._heads(features, image)
+            return color, attention  # (B, 3, H, W), (B, 1, H, W)
+        low = self.main[1:self.bottleneck](h)  # (B, 4 * conv_dim, H/4, W/4)
+        flow = _bounded_flow(self.flow(low), image.shape[-1], self.cfg.flow_max)  # (B, 2, H, W)
+        color, attention = self._heads(self.main[self.bottleneck:](low), warp(image, flow))
+        return color, attention, flow
+
+    def _heads(self, features: torch.Tensor, base: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Both 7x7 heads in one convolution: one pass over the widest feature map instead of two.
         heads = torch.cat([self.color[0].weight, self.attention[0].weight])  # (4, conv_dim, 7, 7)
         out = F.conv2d(features, heads, padding=3)
         color = torch.tanh(out[:, :3])
-        if self.cfg.color == "residual":
-            color = (image + 2 * color).clamp(-1, 1)
-        return color, torch.sigmoid(out[:, 3:])  # (B, 3, H, W), (B, 1, H, W)
+        if self.cfg.color == "residual":  # relative to what A retains: the (warped) input
+            color = (base + 2 * color).clamp(-1, 1)
+        return color, torch.sigmoid(out[:, 3:])
+
+
+def _border_ramp(size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(size, size) weight: 0 on the outermost ring of a low-resolution map, 1 from 1/8 of the side in."""
+    t = torch.arange(size, device=device, dtype=dtype)
+    edge = torch.minimum(t, size - 1 - t) / max(1.0, size / 8)
+    ramp = edge.clamp(0, 1)
+    return ramp[:, None] * ramp[None, :]
+
+
+def _bounded_flow(raw: torch.Tensor, side: int, flow_max: float) -> torch.Tensor:
+    """The flow head's (B, 2, h, w) output -> (B, 2, side, side) pixels: tanh-bounded to
+    flow_max * side, zero at the crop border, upsampled bilinearly (smooth)."""
+    low = torch.tanh(raw) * (flow_max * side) * _border_ramp(raw.shape[-1], raw.device, raw.dtype)
+    return F.interpolate(low, size=(side, side), mode="bilinear", align_corners=False)
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """image (B, C, H, W) sampled bilinearly at p + flow(p); flow (B, 2, H, W) in pixels (x, y),
+    the border replicated: warp(x, F)(p) = x(p + F(p))."""
+    b, _, h, w = image.shape
+    ys = torch.arange(h, device=image.device, dtype=flow.dtype)
+    xs = torch.arange(w, device=image.device, dtype=flow.dtype)
+    # grid_sample's normalised coordinates (align_corners=False): pixel p -> (2p + 1) / size - 1
+    gx = (2 * (xs[None, None, :] + flow[:, 0]) + 1) / w - 1
+    gy = (2 * (ys[None, :, None] + flow[:, 1]) + 1) / h - 1
+    grid = torch.stack([gx, gy], -1)  # (B, H, W, 2)
+    return F.grid_sample(image, grid.to(image.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def compose(outputs: tuple[torch.Tensor, ...], image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(edited, warped) of G's outputs on `image`: edited = A * warped + (1 - A) * C, where warped
+    is warp(image, F) for a flow generator and the image itself for the paper's."""
+    color, attention = outputs[0], outputs[1]
+    warped = warp(image, outputs[2]) if len(outputs) > 2 else image
+    return attention * warped + (1 - attention) * color, warped
+
+
+def condition(cfg: ModelConfig, targets: torch.Tensor, sources: torch.Tensor | None) -> torch.Tensor:
+    """What G is conditioned on (B, N): the target AUs, or for `condition = "change"` models their
+    change from the face's own AUs `sources` (B, N), in [-1, 1]."""
+    if cfg.condition == "target":
+        return targets
+    if sources is None:
+        raise ValueError("this model is conditioned on the AU change: it needs the face's own AUs")
+    return (targets - sources).clamp(-1, 1)
 
 
 def _constant_planes_conv(aus: torch.Tensor, weight: torch.Tensor, size: torch.Size) -> torch.Tensor:

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ganivid.aus import AU_NAMES
@@ -29,9 +30,9 @@ from ganivid.checkpoint import (check_same_model, list_checkpoints, load_checkpo
 from ganivid.config import ModelConfig, TrainConfig, load_config
 from ganivid.data import BatchLoader, FaceDataset, make_batch, open_dataset, to_images
 from ganivid.errors import CheckpointError, ConfigError, DataError
-from ganivid.losses import (CriticLoss, GeneratorLoss, attention_loss, au_loss, composite, critic_loss,
-                            generator_loss, gradient_penalty, pair_loss)
-from ganivid.networks import Critic, Generator
+from ganivid.losses import (CriticLoss, GeneratorLoss, attention_loss, au_loss, critic_loss, flow_loss,
+                            flow_smoothness, fold_penalty, generator_loss, gradient_penalty, pair_loss)
+from ganivid.networks import Critic, Generator, compose, condition
 
 
 @dataclass
@@ -101,12 +102,24 @@ def critic_warmup_loss(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
     return lambda_y * au_loss(aus, y) + 0.0 * score.float().sum()
 
 
-def pair_warmup_loss(generator: torch.nn.Module, x: torch.Tensor, y_t: torch.Tensor, x_t: torch.Tensor,
-                     cfg: TrainConfig) -> GeneratorLoss:
-    """The generator alone on paired targets: pair terms + attention terms of one pass."""
-    color, attention = generator(x, y_t)
-    pair = pair_loss(x, x_t, composite(color, attention, x), color, attention, cfg.lambda_pair,
-                     cfg.lambda_pair_color, cfg.lambda_pair_attention, edit_weight=cfg.pair_edit_weight)
+def pair_warmup_loss(generator: torch.nn.Module, x: torch.Tensor, batch: dict[str, torch.Tensor],
+                     cfg: TrainConfig, model: ModelConfig) -> GeneratorLoss:
+    """The generator alone on paired targets: pair terms + attention terms of one pass; for flow
+    models on pairs of known flow also the flow terms, and A is taught where the warp explains x_t."""
+    device = x.device
+    x_t, y_t = batch["x_t"].to(device), batch["y_t"].to(device)
+    known = model.flow and "flow_t" in batch
+    cond = batch["c"].to(device) if known and model.condition == "change" else condition(model, y_t, batch["y"].to(device))
+    outputs = generator(x, cond)
+    edited, _ = compose(outputs, x)
+    color, attention = outputs[0], outputs[1]
+    keep = (1 - F.max_pool2d((batch["gap"].to(device) > 0.1).float(), 3, 1, 1)) if known else None
+    pair = pair_loss(x, x_t, edited, color, attention, cfg.lambda_pair, cfg.lambda_pair_color,
+                     cfg.lambda_pair_attention, edit_weight=cfg.pair_edit_weight, keep=keep)
+    if known:
+        flow = outputs[2]
+        pair = pair + cfg.lambda_flow * flow_loss(flow, batch["flow_t"].to(device), cfg.pair_edit_weight)
+        pair = pair + cfg.lambda_flow_smooth * flow_smoothness(flow) + cfg.lambda_flow_fold * fold_penalty(flow)
     attn = cfg.lambda_a * attention_loss(attention.float(), cfg.lambda_tv)
     zero = torch.zeros((), device=x.device)
     return GeneratorLoss(pair + attn, zero, zero, zero, attn, pair)
@@ -127,16 +140,18 @@ def critic_losses(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, fak
 
 
 def generator_losses(generator: torch.nn.Module, critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
-                     y_g: torch.Tensor, color: torch.Tensor, attention: torch.Tensor, cfg: TrainConfig,
+                     y_g: torch.Tensor, outputs: tuple[torch.Tensor, ...], cfg: TrainConfig, model: ModelConfig,
                      x_t: torch.Tensor | None = None,
                      pair_mask: torch.Tensor | None = None) -> tuple[GeneratorLoss, torch.Tensor]:
-    """Generator objective given G(x | y_g) = (color, attention) with its graph; returns the
-    loss and the cycle image. `critic` should be the bare module with requires_grad off;
-    `x_t`, `pair_mask`: paired targets and which samples were edited towards them."""
-    x_g = composite(color, attention, x)
+    """Generator objective given G(x | y_g)'s outputs with their graph; returns the loss and the
+    cycle image. `critic` should be the bare module with requires_grad off; `x_t`, `pair_mask`:
+    paired targets and which samples were edited towards them."""
+    color, attention = outputs[0], outputs[1]
+    x_g, _ = compose(outputs, x)
     score, aus = critic(x_g)
-    color_c, attention_c = generator(x_g, y)
-    x_c = composite(color_c, attention_c, x_g)
+    cycle = generator(x_g, condition(model, y, y_g))
+    attention_c = cycle[1]
+    x_c, _ = compose(cycle, x_g)
     loss = generator_loss(score, aus, y_g, x, x_c, attention, attention_c, cfg.lambda_y, cfg.lambda_cyc,
                           cfg.lambda_a, cfg.lambda_tv, edited=x_g, paired=x_t, lambda_pair=cfg.lambda_pair,
                           color=color, lambda_pair_color=cfg.lambda_pair_color, pair_mask=pair_mask,
@@ -146,13 +161,21 @@ def generator_losses(generator: torch.nn.Module, critic: torch.nn.Module, x: tor
 
 @torch.no_grad()
 def write_samples(path: Path, generator: Generator, fixed: dict[str, torch.Tensor], device: torch.device) -> None:
-    """PNG grid on a fixed batch, rows: input | edited | attention | colour | cycle (atomic)."""
+    """PNG grid on a fixed batch, rows: input | edited | attention | colour | cycle (atomic); for
+    a flow model on pairs: input | edited | attention | colour | target."""
     x, y = fixed["x"].to(device), fixed["y"].to(device)
-    y_g = y.roll(1, 0)  # another sample's AUs
-    color, attention = generator(x, y_g)
-    x_g = composite(color, attention, x)
-    x_c = composite(*generator(x_g, y), x_g)
-    rows = [x, x_g, attention.expand_as(x) * 2 - 1, color, x_c]
+    model = generator.cfg
+    if model.flow and "c" in fixed and model.condition == "change":
+        outputs = generator(x, fixed["c"].to(device))
+        last = fixed["x_t"].to(device)
+    else:
+        y_g = y.roll(1, 0)  # another sample's AUs
+        outputs = generator(x, condition(model, y_g, y))
+        x_g, _ = compose(outputs, x)
+        last, _ = compose(generator(x_g, condition(model, y, y_g)), x_g)
+    x_g, _ = compose(outputs, x)
+    color, attention = outputs[0], outputs[1]
+    rows = [x, x_g, attention.expand_as(x) * 2 - 1, color, last]
     grid = np.concatenate([np.concatenate(list(to_images(r)), axis=1) for r in rows], axis=0)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.png")
@@ -337,7 +360,7 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
             if critic_end <= step < warmup:
                 # ---- generator warm-up on paired targets ----
                 with amp:
-                    g_loss = pair_warmup_loss(g_net, x, batch["y_t"].to(device), batch["x_t"].to(device), cfg)
+                    g_loss = pair_warmup_loss(g_net, x, batch, cfg, model)
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.total.backward()
                 opt_g.step()
@@ -368,8 +391,9 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
                 # ---- fakes: with a graph on generator turns, reused by the G update below
                 # (G does not change in between), so no step runs G twice on the same input ----
                 with amp, torch.set_grad_enabled(g_turn):
-                    color, attention = (g_net if g_turn else raw_g)(x, y_g)
-                    fake = composite(color, attention, x).detach()
+                    outputs = (g_net if g_turn else raw_g)(x, condition(model, y_g, y))
+                    attention = outputs[1]
+                    fake = compose(outputs, x)[0].detach()
                 # ---- critic update ----
                 with amp:
                     d_loss = critic_losses(d_net, x, y, fake, alpha, cfg, with_gp=k % cfg.gp_every == 0)
@@ -383,7 +407,7 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
                     raw_d.requires_grad_(False)  # gradients flow to the image only
                     x_t = batch["x_t"].to(device) if paired else None
                     with amp:
-                        g_loss, _ = generator_losses(g_net, raw_d, x, y, y_g, color, attention, cfg, x_t, pair_mask)
+                        g_loss, _ = generator_losses(g_net, raw_d, x, y, y_g, outputs, cfg, model, x_t, pair_mask)
                     opt_g.zero_grad(set_to_none=True)
                     g_loss.total.backward()
                     opt_g.step()

@@ -181,10 +181,10 @@ def _grads(rank=0, world=1, ddp=False):
     share = slice(rank * 8 // world, (rank + 1) * 8 // world)
     x, y, y_g, alpha = x[share], y[share], y_g[share], alpha[share]
     g_net, d_net = (DDP(g), DDP(d)) if ddp else (g, d)
-    color, attention = g_net(x, y_g)  # a generator turn: fakes with their graph, as the loop does
-    critic_losses(d_net, x, y, composite(color, attention, x).detach(), alpha, CFG).total.backward()
+    outputs = g_net(x, y_g)  # a generator turn: fakes with their graph, as the loop does
+    critic_losses(d_net, x, y, composite(outputs[0], outputs[1], x).detach(), alpha, CFG).total.backward()
     d.requires_grad_(False)
-    generator_losses(g_net, d, x, y, y_g, color, attention, CFG)[0].total.backward()
+    generator_losses(g_net, d, x, y, y_g, outputs, CFG, MODEL)[0].total.backward()
     return [p.grad.clone() for p in d.parameters()], [p.grad.clone() for p in g.parameters()]
 
 

@@ -20,7 +20,7 @@ import torch
 from ganivid.align import alignment_from_landmarks, crop_matrix
 from ganivid.config import load_config
 from ganivid.data import ArrayDataset, open_dataset
-from ganivid.pairs import make_pairs
+from ganivid.pairs import make_flow_pairs, make_pairs
 from ganivid.train import train
 
 
@@ -67,13 +67,16 @@ def main() -> None:
         cache = args.out / "pairs.npz"
         if cache.is_file():
             z = np.load(cache)
-            data = ArrayDataset(z["x"], z["y"], target_images=z["x_t"], target_aus=z["y_t"], source=str(cache))
+            known = {k: z[k] for k in ("flows", "gaps", "changes") if k in z}
+            data = ArrayDataset(z["x"], z["y"], target_images=z["x_t"], target_aus=z["y_t"], source=str(cache), **known)
         else:
             images = np.stack([folder.image(i) for i in range(len(folder))])
             lms = crop_landmarks(Path(args.data), folder.names, model.image_size)
-            data = make_pairs(images, lms, variants=args.variants, seed=cfg.seed, source=str(cache))
+            pairs = make_flow_pairs if model.flow else make_pairs  # flow models learn from every move's exact flow
+            data = pairs(images, lms, variants=args.variants, seed=cfg.seed, source=str(cache))
             tmp = cache.with_name("pairs.tmp.npz")
-            np.savez(tmp, x=data.images, y=data.aus, x_t=data.targets[0], y_t=data.targets[1])
+            known = {"flows": data.flows, "gaps": data.gaps, "changes": data.changes} if model.flow else {}
+            np.savez(tmp, x=data.images, y=data.aus, x_t=data.targets[0], y_t=data.targets[1], **known)
             tmp.replace(cache)
     cpu_log = args.out / "cpu.jsonl"
     cpu_start = json.loads(cpu_log.read_text().splitlines()[-1])["cpu_s"] if args.resume and cpu_log.is_file() else 0.0
