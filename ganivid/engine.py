@@ -24,6 +24,7 @@ from ganivid.aus import AU_NAMES, NUM_AUS
 from ganivid.data import to_images, to_tensor
 from ganivid.errors import CheckpointError, ConfigError, GanividError
 from ganivid.losses import composite
+from ganivid.networks import warp
 
 _DEFAULT_CPU_BATCH = 8
 _AUTO_CUDA_BATCH = 64  # a first guess; out-of-memory halves it until it fits
@@ -32,18 +33,25 @@ _AUTO_CUDA_BATCH = 64  # a first guess; out-of-memory halves it until it fits
 @dataclass(frozen=True)
 class Edit:
     """One edited crop: composited image (n, n, 3) uint8, retention attention (n, n) float32 in
-    [0, 1] (1 keeps the input pixel) and colour mask (n, n, 3) uint8."""
+    [0, 1] (1 keeps the (warped) input pixel) and colour mask (n, n, 3) uint8; a flow generator's
+    edit also has its backward flow (n, n, 2) float32 in crop pixels and the warped crop
+    (n, n, 3) uint8, which paste-back applies to the frame's own pixels."""
 
     image: np.ndarray
     attention: np.ndarray
     color: np.ndarray
+    flow: np.ndarray | None = None
+    warped: np.ndarray | None = None
 
 
 class _Pass:
     """One generator pass: its outputs become `Edit`s on first demand, on whichever thread asks."""
 
-    def __init__(self, x: torch.Tensor, color: torch.Tensor, attention: torch.Tensor):
+    def __init__(self, x: torch.Tensor, color: torch.Tensor, attention: torch.Tensor,
+                 flow: torch.Tensor | None = None):
+        # x: what A retains, the input or its warp (B, 3, n, n); flow (B, 2, n, n) or None
         self._raw: tuple[torch.Tensor, ...] | None = (x, color, attention)  # (B, 3|3|1, n, n)
+        self._flow = flow
         self._edits: list[Edit] = []
         self._lock = threading.Lock()
 
@@ -60,9 +68,25 @@ class _Pass:
                     out = composite(color, attention, x)  # A retains the input (GANIMATION.md)
                     images, colors = to_images(out), to_images(color)
                 att = attention[:, 0].cpu().numpy()
-                self._edits = [Edit(images[i], att[i], colors[i]) for i in range(len(x))]
+                if self._flow is None:
+                    self._edits = [Edit(images[i], att[i], colors[i]) for i in range(len(x))]
+                else:
+                    flows, warped = self._flow.permute(0, 2, 3, 1).float().cpu().numpy(), to_images(x)
+                    self._edits = [Edit(images[i], att[i], colors[i], flows[i], warped[i]) for i in range(len(x))]
                 self._raw = None
         return self._edits
+
+
+class _Unchanged:
+    """The edit of a request for no change: the crop itself, without running the network."""
+
+    def __init__(self, crop: np.ndarray, flow: bool):
+        n = crop.shape[0]
+        self._edit = Edit(crop, np.ones((n, n), np.float32), crop, np.zeros((n, n, 2), np.float32) if flow else None,
+                          crop if flow else None)
+
+    def edits(self) -> list[Edit]:
+        return [self._edit]
 
 
 class Pending:
@@ -70,7 +94,7 @@ class Pending:
     composites (the first call per batch, elementwise, so the same pixels as `Engine.edit`) and
     returns the `Edit`."""
 
-    def __init__(self, batch: _Pass | None = None, index: int = 0):
+    def __init__(self, batch: _Pass | _Unchanged | None = None, index: int = 0):
         self._batch, self._index = batch, index
         self._error: BaseException | None = None
         self._ready = threading.Event()
@@ -150,9 +174,11 @@ def keep_freed_memory() -> bool:
     return _malloc_kept
 
 
-def _key(crop: np.ndarray, target: np.ndarray) -> bytes:
+def _key(crop: np.ndarray, target: np.ndarray, source: np.ndarray | None) -> bytes:
     h = hashlib.blake2b(np.ascontiguousarray(crop).data, digest_size=16)
     h.update(np.asarray(target, np.float32).tobytes())
+    if source is not None:
+        h.update(np.asarray(source, np.float32).tobytes())
     return h.digest()
 
 
@@ -181,6 +207,10 @@ class Engine:
         self._auto_batch = batch_size is None
         self.image_size = image_size
         self.generator = generator.to(self.device).eval()
+        cfg = getattr(generator, "cfg", None)
+        # Flow generators move the frame's own pixels at paste-back; "change" models read target - source.
+        self.flow = bool(getattr(cfg, "flow", False))
+        self.by_change = getattr(cfg, "condition", "target") == "change"
         self._cache: OrderedDict[bytes, Pending] = OrderedDict()
         self._lock = threading.Lock()  # `edit_later` may run on several threads (pipeline workers)
         self.cache_size = cache_size
@@ -205,12 +235,17 @@ class Engine:
         return torch.autocast("cuda", dtype=dtype)
 
     @torch.inference_mode()
-    def _forward(self, crops: np.ndarray, targets: np.ndarray) -> list[Pending]:
+    def _forward(self, crops: np.ndarray, conds: np.ndarray) -> list[Pending]:
         x = to_tensor(crops).to(self.device)  # (B, 3, n, n) in [-1, 1]
-        y = torch.from_numpy(np.ascontiguousarray(targets, np.float32)).to(self.device)  # (B, 17)
+        y = torch.from_numpy(np.ascontiguousarray(conds, np.float32)).to(self.device)  # (B, 17)
         with self._autocast():
-            color, attention = self.generator(x, y)  # (B, 3, n, n) tanh, (B, 1, n, n) sigmoid
-        done = _Pass(x, color.float(), attention.float())
+            outputs = self.generator(x, y)  # (B, 3, n, n) tanh, (B, 1, n, n) sigmoid[, (B, 2, n, n) px]
+        color, attention = outputs[0].float(), outputs[1].float()
+        if len(outputs) > 2:
+            flow = outputs[2].float()
+            done = _Pass(warp(x, flow), color, attention, flow)
+        else:
+            done = _Pass(x, color, attention)
         if self.device.type != "cpu":  # on the GPU it is cheap, and inside the out-of-memory back-off
             done.edits()
         with self._lock:
@@ -231,14 +266,14 @@ class Engine:
         except torch.cuda.OutOfMemoryError:  # the real batches back off by themselves
             torch.cuda.empty_cache()
 
-    def _run(self, crops: np.ndarray, targets: np.ndarray) -> list[Pending]:
+    def _run(self, crops: np.ndarray, conds: np.ndarray) -> list[Pending]:
         """Forward in chunks of `batch_size`, halving it on CUDA out-of-memory."""
         out: list[Pending] = []
         i = 0
         while i < len(crops):
             n = self.batch_size
             try:
-                out += self._forward(crops[i:i + n], targets[i:i + n])
+                out += self._forward(crops[i:i + n], conds[i:i + n])
                 i += n
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
@@ -248,21 +283,31 @@ class Engine:
                 self.batch_size = max(1, n // 2)
         return out
 
-    def edit(self, crops: Sequence[np.ndarray], targets: np.ndarray) -> list[Edit]:
-        """Edit crops (each (n, n, 3) uint8, n = image_size) towards targets (B, 17) in [0, 1]."""
-        return [p.get() for p in self.edit_later(crops, targets)]
+    def edit(self, crops: Sequence[np.ndarray], targets: np.ndarray, sources: np.ndarray | None = None) -> list[Edit]:
+        """Edit crops (each (n, n, 3) uint8, n = image_size) towards targets (B, 17) in [0, 1];
+        `sources` (B, 17): each face's own AUs (NaN read as 0), which models conditioned on the
+        change need (a target equal to its source then returns the crop untouched)."""
+        return [p.get() for p in self.edit_later(crops, targets, sources)]
 
-    def edit_later(self, crops: Sequence[np.ndarray], targets: np.ndarray) -> list[Pending]:
+    def edit_later(self, crops: Sequence[np.ndarray], targets: np.ndarray,
+                   sources: np.ndarray | None = None) -> list[Pending]:
         """`edit` with the composite and uint8 conversion (~1.5% of a CPU pass) left to the
         caller's `Pending.get()`, e.g. on another thread than the network's. Safe to call from
         several threads at once (CPU: one torch thread each keeps every core busy)."""
         targets = np.asarray(targets, np.float32).reshape(len(crops), -1)
         if targets.shape[1] != NUM_AUS:
             raise ConfigError(f"targets need {NUM_AUS} AUs, got {targets.shape[1]}")
+        if self.by_change:
+            if sources is None:
+                raise ConfigError("this model edits by the change from the face's own AUs: pass its sources")
+            sources = np.nan_to_num(np.asarray(sources, np.float32).reshape(targets.shape), nan=0.0)
+            conds = np.clip(targets - sources, -1, 1)
+        else:
+            sources, conds = None, targets
         for c in crops:
             if c.shape != (self.image_size, self.image_size, 3):
                 raise ConfigError(f"crop of shape {c.shape}, model expects ({self.image_size}, {self.image_size}, 3)")
-        keys = [_key(c, t) for c, t in zip(crops, targets)]
+        keys = [_key(c, t, None if sources is None else sources[i]) for i, (c, t) in enumerate(zip(crops, targets))]
         todo: dict[bytes, int] = {}  # distinct uncached key -> first index
         with self._lock:  # claim the uncached keys: a concurrent call with the same key waits on ours
             for i, k in enumerate(keys):
@@ -274,10 +319,15 @@ class Engine:
                 self._cache.move_to_end(k)
             while len(self._cache) > self.cache_size:  # `out` holds its own
                 self._cache.popitem(last=False)
+        if todo and self.by_change:  # no change asked: the crop as it is, bit for bit
+            for k, i in list(todo.items()):
+                if not np.any(np.abs(conds[i]) > 1e-6):
+                    out[i]._resolve(_Unchanged(crops[i], self.flow))
+                    del todo[k]
         if todo:
             idx = list(todo.values())
             try:
-                results = self._run(np.stack([crops[i] for i in idx]), targets[idx])
+                results = self._run(np.stack([crops[i] for i in idx]), conds[idx])
             except BaseException as ex:
                 with self._lock:
                     for k in todo:

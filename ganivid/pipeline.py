@@ -36,6 +36,7 @@ class Job:
     alignment: Alignment
     target: np.ndarray  # (17,) float32 in [0, 1]
     track: int = 0  # face track id: its edits are smoothed over consecutive frames
+    source: np.ndarray | None = None  # (17,) the face's own AUs: what "change" models edit from
 
 
 @dataclass
@@ -141,31 +142,38 @@ class _Raised:
 
 
 class EditSmoother:
-    """Exponential smoothing, per face track, of the edit (edited minus original crop) over
-    consecutive frames. Crops are in the face's own coordinates, so this averages the
-    generator's frame-to-frame noise, not head motion; `tau` seconds (real timestamps, VFR-safe)
-    sets how fast a changing expression is followed (0: off)."""
+    """Exponential smoothing, per face track, of the edit (edited minus original crop, and a flow
+    edit's flow) over consecutive frames. Crops are in the face's own coordinates, so this
+    averages the generator's frame-to-frame noise, not head motion; `tau` seconds (real
+    timestamps, VFR-safe) sets how fast a changing expression is followed (0: off)."""
 
     def __init__(self, tau: float):
         self.tau = tau
-        self._prev: dict[int, tuple[int, float, np.ndarray]] = {}  # track -> (frame, time, delta)
+        # track -> (frame, time, delta, flow or None)
+        self._prev: dict[int, tuple[int, float, np.ndarray, np.ndarray | None]] = {}
 
-    def __call__(self, track: int, index: int, time_s: float, crop: np.ndarray, edited: np.ndarray) -> np.ndarray:
-        """The smoothed edited crop (n, n, 3) uint8 of `track` in frame `index`."""
+    def __call__(self, track: int, index: int, time_s: float, crop: np.ndarray, edited: np.ndarray,
+                 flow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The smoothed edited crop (n, n, 3) uint8 of `track` in frame `index`, and the smoothed
+        flow (n, n, 2) of a flow edit (`crop` is then the warped crop: the colour change is smoothed
+        apart from the geometry)."""
         if self.tau <= 0:
-            return edited
+            return edited, flow
         from ganivid.kernels import smooth_edit
 
         prev = self._prev.get(track)
-        if prev is not None and prev[0] == index - 1:  # a gap or a new track starts afresh
+        keep = 0.0
+        if prev is not None and prev[0] == index - 1 and (prev[3] is None) == (flow is None):  # a gap starts afresh
             keep = float(np.exp(-max(time_s - prev[1], 0.0) / self.tau))
             # keep * prev + (1 - keep) * (edited - crop), in float32, in one numba pass
             delta, smoothed = smooth_edit(crop, edited, prev[2], keep)
+            if flow is not None:
+                flow = (keep * prev[3] + (1 - keep) * flow).astype(np.float32)
         else:
             delta, smoothed = smooth_edit(crop, edited, None, 0.0)
         self._prev = {k: v for k, v in self._prev.items() if v[0] >= index - 1 and k != track}
-        self._prev[track] = (index, time_s, delta)
-        return smoothed
+        self._prev[track] = (index, time_s, delta, flow)
+        return smoothed, flow
 
 
 def prefetch(items: Iterable, depth: int = 8) -> Iterator:
@@ -262,8 +270,9 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
 
     def generate(batch: list[_Item]) -> list[_Item]:
         t, c = time.perf_counter(), time.thread_time()
-        edits = engine.edit_later([crop for it in batch for crop in it.crops],
-                                  np.stack([j.target for it in batch for j in it.jobs]))
+        jobs = [j for it in batch for j in it.jobs]
+        sources = np.stack([j.source for j in jobs]) if engine.by_change else None
+        edits = engine.edit_later([crop for it in batch for crop in it.crops], np.stack([j.target for j in jobs]), sources)
         # Compositing (`Pending.get`, ~1.5% of a CPU pass) goes to whichever thread has time:
         # the paste thread's when decoded crops queue up for the generator, else this one.
         if not stages.q_in.full():
@@ -295,11 +304,13 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
                 image = item.frame.image
                 f = item.frame
                 stored = (image.shape[0] * 2 // 3, image.shape[1]) if f.yuv else image.shape[:2]
-                for job, crop, edit in zip(item.jobs, item.crops, item.edits):
-                    edited = smoother(job.track, f.index, f.time_s, crop, edit.get().image)
+                for job, crop, pending in zip(item.jobs, item.crops, item.edits):
+                    e = pending.get()
+                    base = crop if e.flow is None else e.warped  # a flow edit's colour change is from its warp
+                    edited, flow = smoother(job.track, f.index, f.time_s, base, e.image, e.flow)
                     al = to_stored(job.alignment, rotation, stored) if rotation else job.alignment
-                    image = (paste_back_i420(image, crop, edited, al, matrix=f.matrix) if f.yuv
-                             else paste_back(image, crop, edited, al))
+                    image = (paste_back_i420(image, crop, edited, al, matrix=f.matrix, flow=flow, warped_crop=e.warped)
+                             if f.yuv else paste_back(image, crop, edited, al, flow=flow, warped_crop=e.warped))
                 clock.paste += time.perf_counter() - t
                 done = replace(item.frame, image=image) if item.jobs else item.frame
                 stages.put(stages.q_write, done if prepare is None else prepare(done))

@@ -106,13 +106,15 @@ class Views:
 
     def edit(self, targets: np.ndarray):
         """Edits for targets (K, 17): the engine's `Edit`s, batched and deduplicated by it."""
-        return self.engine.edit([self.crop] * len(targets), np.asarray(targets, np.float32))
+        targets = np.asarray(targets, np.float32)
+        return self.engine.edit([self.crop] * len(targets), targets, np.repeat(self.source()[None], len(targets), 0))
 
     def panel(self, edit) -> np.ndarray:
         """The panel of one edit (pasted back, or the generator's crop)."""
         from ganivid.align import paste_back
 
-        img = edit.image if self.crops else paste_back(self.region, self.crop, edit.image, self.local)
+        img = edit.image if self.crops else paste_back(self.region, self.crop, edit.image, self.local, flow=edit.flow,
+                                                        warped_crop=edit.warped)
         return fit(img, self.cell, self.cell)
 
     def masks(self, edit) -> tuple[np.ndarray, np.ndarray]:

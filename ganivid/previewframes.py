@@ -226,7 +226,7 @@ def preview_frames(video: str | Path, output: str | Path, curve: str | Path | No
     tgt = program.evaluate(np.array([r.time_s for r in rows]), src, np.array([r.frame for r in rows]), info.fps) \
         if rows else np.zeros((0, NUM_AUS), np.float32)
     crops = [crop_face(next(f.image for f in frames if f.index == r.frame), r.alignment, engine.image_size) for r in rows]
-    edits = engine.edit(crops, tgt) if rows else []
+    edits = engine.edit(crops, tgt, src) if rows else []
 
     n_rows = len(rows) + sum(1 for f in frames if all(r.frame != f.index for r in rows))
     h = int(np.clip((SCREEN[1] - 160) // max(n_rows, 1), 120, 220))
@@ -249,7 +249,7 @@ def preview_frames(video: str | Path, output: str | Path, curve: str | Path | No
             x0, y0, x1, y1 = face_region(r.alignment, f.image.shape)
             local = replace(r.alignment, cx=r.alignment.cx - x0, cy=r.alignment.cy - y0)
             before = f.image[y0:y1, x0:x1]
-            after = paste_back(before, crops[k], edits[k].image, local)
+            after = paste_back(before, crops[k], edits[k].image, local, flow=edits[k].flow, warped_crop=edits[k].warped)
             panels.append([inp if j == 0 else None, fit(before, h, h), fit(after, h, h),
                            outline(fit(grey(edits[k].attention), h, h)), fit(edits[k].color, h, h)])
             if j:

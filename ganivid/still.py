@@ -151,26 +151,29 @@ class FaceEditor:
         self.paste_at = [Alignment((a.cx + 0.5) * k - 0.5, (a.cy + 0.5) * k - 0.5, a.size * k, a.angle)
                          for a in (f.alignment for f in self.faces)]
 
-    def edits(self, targets: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
-        """Edited crops [face][k] for targets[face] (K, 17), in batches of the engine's size."""
+    def edits(self, targets: Sequence[np.ndarray], sources: Sequence[np.ndarray] | None = None) -> list[list]:
+        """The engine's `Edit`s [face][k] for targets[face] (K, 17) from each face's own AUs
+        `sources[face]` (17,) (default: its estimate), in batches of the engine's size."""
         out = []
-        for crop, tg in zip(self.crops, targets):
+        for f, (crop, tg) in enumerate(zip(self.crops, targets)):
+            source = self.faces[f].aus if sources is None else sources[f]
             uniq, which = _distinct(tg)
-            done: list[np.ndarray] = []
+            done: list = []
             b = self.engine.batch_size
             for s in range(0, len(uniq), b):
-                done += [e.image for e in self.engine.edit([crop] * len(uniq[s:s + b]), uniq[s:s + b])]
+                chunk = uniq[s:s + b]
+                done += self.engine.edit([crop] * len(chunk), chunk, np.repeat(np.asarray(source, np.float32)[None], len(chunk), 0))
             self.computed += len(uniq)
             out.append([done[i] for i in which])
         return out
 
-    def paste(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """The photo with each face's edited crop pasted back."""
+    def paste(self, edits: Sequence) -> np.ndarray:
+        """The photo with each face's `Edit` pasted back."""
         from ganivid.align import paste_back
 
         img = self.image
-        for al, orig, edited in zip(self.paste_at, self.crops, crops):
-            img = paste_back(img, orig, edited, al)
+        for al, orig, e in zip(self.paste_at, self.crops, edits):
+            img = paste_back(img, orig, e.image, al, flow=e.flow, warped_crop=e.warped)
         return img
 
 
@@ -241,7 +244,7 @@ class StillAnimation:
     """Frames of a photo animated along AU curves, rendered lazily in playback order."""
 
     editor: FaceEditor
-    crops: list[list[np.ndarray]]  # [face][rendered frame] edited crops
+    edits: list[list]  # [face][rendered frame] the engine's Edits
     order: list[int]  # playback order of the rendered frames (ping-pong, repeats)
     fps: Fraction
     times: np.ndarray  # (n,) seconds of each rendered frame
@@ -252,7 +255,7 @@ class StillAnimation:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for k in self.order:  # pasting is cheap next to the generator: no frame is kept
-            yield self.editor.paste([c[k] for c in self.crops])
+            yield self.editor.paste([e[k] for e in self.edits])
 
 
 def animate_faces(image: np.ndarray, program, engine, *, times: np.ndarray | None = None,
@@ -289,11 +292,12 @@ def animate_faces(image: np.ndarray, program, engine, *, times: np.ndarray | Non
     order = frame_order(len(times), loop, repeat)
     found = find_faces(image, faces) if isinstance(faces, str) else list(faces)
     editor = FaceEditor(engine, image, found, max_side)
-    targets = []
+    targets, sources = [], []
     for f in found:
         source = np.zeros(NUM_AUS, np.float32) if source_aus == "none" else f.aus
+        sources.append(source)
         targets.append(program.evaluate(times, np.repeat(source[None], len(times), 0), fps=rate))
-    return StillAnimation(editor, editor.edits(targets), order, rate, np.asarray(times, np.float64), targets)
+    return StillAnimation(editor, editor.edits(targets, sources), order, rate, np.asarray(times, np.float64), targets)
 
 
 def animate_image(input: str | Path, output: str | Path, curve: str | Path | None = None, *,

@@ -75,10 +75,10 @@ def test_render_failures_stop_every_stage(engine):
 def test_a_failing_paste_stops_every_stage(engine, monkeypatch):
     import ganivid.pipeline as pipeline
 
-    def paste(frame, *args):
+    def paste(frame, *args, **kwargs):
         if frame[0, 0, 0] == 255:
             raise MemoryError("paste failed")
-        return paste_back(frame, *args)
+        return paste_back(frame, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "paste_back", paste)  # fault injection in our own stage
     src = frames(40)
@@ -181,14 +181,14 @@ def test_edit_smoother_averages_noise_not_constant_edits():
     crop = rng.integers(60, 200, (16, 16, 3)).astype(np.uint8)
     smooth, off = EditSmoother(0.06), EditSmoother(0.0)
     const = np.clip(crop.astype(int) + 30, 0, 255).astype(np.uint8)
-    assert all(np.array_equal(smooth(7, i, i / 25, crop, const), const) for i in range(5))
+    assert all(np.array_equal(smooth(7, i, i / 25, crop, const)[0], const) for i in range(5))
     noisy = [np.clip(crop.astype(int) + 30 + rng.integers(-20, 21, crop.shape), 0, 255).astype(np.uint8) for _ in range(30)]
-    out = [smooth(1, i, i / 25, crop, e).astype(float) for i, e in enumerate(noisy)]
-    raw = [off(1, i, i / 25, crop, e).astype(float) for i, e in enumerate(noisy)]
+    out = [smooth(1, i, i / 25, crop, e)[0].astype(float) for i, e in enumerate(noisy)]
+    raw = [off(1, i, i / 25, crop, e)[0].astype(float) for i, e in enumerate(noisy)]
     jump = lambda xs: np.mean([np.abs(b - a).mean() for a, b in zip(xs[1:], xs[2:])])  # noqa: E731
     assert jump(out) < 0.7 * jump(raw) and abs(np.mean(out[10:]) - np.mean(raw[10:])) < 1
     # After a gap (frame 40 follows 29) a track starts afresh: no memory of the old edit.
-    assert np.array_equal(smooth(1, 40, 40 / 25, crop, const), const)
+    assert np.array_equal(smooth(1, 40, 40 / 25, crop, const)[0], const)
 
 
 def test_render_edits_i420_frames_like_rgb_ones(engine):
