@@ -166,9 +166,9 @@ def run_child(*args: str) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def pipeline_work(model: str, clip: Path) -> tuple[list[np.ndarray], np.ndarray]:
-    """The crops and target AUs `animate` feeds its generator on `clip` (same analysis, smoothed
-    alignments and targets; crops cut from PyAV's RGB frames)."""
+def pipeline_work(model: str, clip: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """The crops, target AUs and the actor's own AUs `animate` feeds its generator on `clip` (same
+    analysis, smoothed alignments and targets; crops cut from PyAV's RGB frames)."""
     from ganivid.align import Alignment, crop_face
     from ganivid.analysis import analyse_video, plan_edits
     from ganivid.animate import AnimateOptions
@@ -180,19 +180,20 @@ def pipeline_work(model: str, clip: Path) -> tuple[list[np.ndarray], np.ndarray]
     n = Engine.from_checkpoint(model, "cpu").image_size
     info = probe(clip)
     raw = analyse_video(info, TrackConfig(detect_every=AnimateOptions().detect_every), None, lambda: None)[0]
-    table, chosen, _, targets = plan_edits(raw, build_program(None, (), "smile:0.8"), "largest", "estimate", info)
+    table, chosen, actor, targets = plan_edits(raw, build_program(None, (), "smile:0.8"), "largest", "estimate", info)
     rows: dict[int, list[int]] = {}
     for i in np.flatnonzero(chosen):
         rows.setdefault(int(table.frame[i]), []).append(int(i))
-    crops, aus = [], []
+    crops, aus, own = [], [], []
     for f in read_frames(clip):
         for i in rows.get(f.index, []):
             crops.append(crop_face(f.image, Alignment(*map(float, table.params[i])), n))
             aus.append(targets[i])
-    return crops, np.stack(aus)
+            own.append(actor[i])
+    return crops, np.stack(aus), np.stack(own)
 
 
-def generator_only(model: str, work: tuple[list[np.ndarray], np.ndarray], workers: int = 1) -> tuple[float, float]:
+def generator_only(model: str, work: tuple[list[np.ndarray], np.ndarray, np.ndarray], workers: int = 1) -> tuple[float, float]:
     """(crops/s, CPU ms per crop) of the engine alone, in its batches, on the pipeline's own crops
     and targets (`pipeline_work`): the very work the pipeline's generator does. `workers` > 1 runs
     that many batches at once on one torch thread each, as `animate` does on a CPU with that many
@@ -202,9 +203,10 @@ def generator_only(model: str, work: tuple[list[np.ndarray], np.ndarray], worker
     from ganivid.engine import Engine
 
     eng = Engine.from_checkpoint(model, "cpu")
-    crops, targets = work
-    eng.edit(crops[:eng.batch_size], targets[:eng.batch_size] * 0.5)  # warm-up (allocations), not cached
-    batches = [(crops[i:i + eng.batch_size], targets[i:i + eng.batch_size]) for i in range(0, len(crops), eng.batch_size)]
+    crops, targets, own = work
+    b = eng.batch_size
+    eng.edit(crops[:b], targets[:b] * 0.5, own[:b])  # warm-up (allocations), not cached
+    batches = [(crops[i:i + b], targets[i:i + b], own[i:i + b]) for i in range(0, len(crops), b)]
     threads = torch.get_num_threads()
     if workers > 1:
         torch.set_num_threads(1)
@@ -240,10 +242,12 @@ def naive(model: str, clip: Path, out: Path) -> tuple[float, float]:
         for f in read_frames(clip):
             image = f.image
             for d in det.detect(image)[:1]:
-                target = np.where(smile > 0, smile, np.nan_to_num(estimate_aus(d.landmarks)))
+                own = np.nan_to_num(estimate_aus(d.landmarks))
+                target = np.where(smile > 0, smile, own)
                 al = alignment_from_landmarks(d.landmarks)
                 crop = crop_face(image, al, eng.image_size)
-                image = paste_back(image, crop, eng.edit([crop], target[None])[0].image, al)
+                e = eng.edit([crop], target[None], own[None])[0]
+                image = paste_back(image, crop, e.image, al, flow=e.flow, warped_crop=e.warped)
             w.write(Frame(f.index, f.pts, f.time_s, f.duration, image))
             n += 1
     return n / (time.perf_counter() - t), 1000 * (time.process_time() - cpu) / n

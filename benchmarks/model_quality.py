@@ -78,7 +78,7 @@ def evaluate(model: str, data: str, count: int, seed: int = 0) -> dict:
     pick = np.sort(rng.choice(len(ds), size=min(count, len(ds)), replace=False))
     crops = np.stack([ds.image(int(i)) for i in pick])
     own = np.nan_to_num(ds.aus[pick], nan=0.0)
-    ident = engine.edit(list(crops), own)
+    ident = engine.edit(list(crops), own, own)
     psnrs = [psnr(e.image, c) for e, c in zip(ident, crops)]
     attention = float(np.mean([e.attention.mean() for e in ident]))
 
@@ -92,7 +92,8 @@ def evaluate(model: str, data: str, count: int, seed: int = 0) -> dict:
         j = au_index(name)
         targets = np.repeat(own[ok][:, None], len(LEVELS), 1)  # (F, L, 17)
         targets[:, :, j] = LEVELS
-        edits = engine.edit([crops[k] for k in ok for _ in LEVELS], targets.reshape(-1, 17))
+        edits = engine.edit([crops[k] for k in ok for _ in LEVELS], targets.reshape(-1, 17),
+                            np.repeat(own[ok], len(LEVELS), 0))
         reads = np.stack([readers[k].read(edits[a * len(LEVELS) + b].image)
                           for a, k in enumerate(ok) for b in range(len(LEVELS))]).reshape(len(ok), len(LEVELS), -1)
         ref = np.stack([base[k] for k in ok])[:, None]  # (F, 1, 17)
