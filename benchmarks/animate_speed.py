@@ -1,4 +1,4 @@
-"""Speed of `ganivid animate` on a generated 10 s 640x360 one-face clip; prints one JSON line.
+"""Speed of `ganivid animate` on a generated 10 s 640x360 (or --size) one-face clip; prints one JSON line.
 
 Measured in one run: per-stage ms/frame of the real pipeline, end-to-end fps, generator-only
 fps (the same engine on the pipeline's own crops and targets), a naive loop (detect every frame,
@@ -18,7 +18,7 @@ Model: models/ganivid.safetensors if present, else a randomly initialised genera
 architecture of training/ship.toml (the shipped model's), or of training/cpu.toml, or 128 px
 width 32 with 4 blocks; the JSON says which.
 
-    python benchmarks/animate_speed.py [--workdir DIR] [--rounds 3] [--model FILE]
+    python benchmarks/animate_speed.py [--workdir DIR] [--rounds 3] [--model FILE] [--size 1280x720]
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def make_clip(path: Path, seconds: float) -> Path:
         if k not in cycle:
             u = k / (10 * FPS)
             pose = Alignment(W * (0.35 + 0.3 * np.sin(np.pi * u)), H * (0.5 + 0.08 * np.sin(2 * np.pi * u)),
-                             220 * (1 + 0.25 * np.sin(2 * np.pi * u)), 12 * np.sin(2 * np.pi * u))
+                             220 * H / 360 * (1 + 0.25 * np.sin(2 * np.pi * u)), 12 * np.sin(2 * np.pi * u))
             cycle[k] = render(bg, [(face, pose)])[0]
         f = av.VideoFrame.from_ndarray(cycle[k], format="rgb24")
         f.pts = i
@@ -280,7 +280,10 @@ def main() -> None:
     ap.add_argument("--child", nargs=5)
     ap.add_argument("--model", type=Path, help="any inference or training checkpoint (default: see above)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the speed measurements")
+    ap.add_argument("--size", default="640x360", help="clip size WxH (the face scales with the height)")
     args = ap.parse_args()
+    global W, H
+    W, H = (int(v) for v in args.size.lower().split("x"))
     default_threads = torch.get_num_threads()  # what `ganivid animate` runs the generator with
     torch.set_num_threads(1)
     if args.child:
