@@ -1,16 +1,23 @@
-"""Make samples/astronaut.mp4: a 4.8 s, 25 fps, 640x360 H.264 clip with a soft AAC tone.
+"""Make the sample clips: 4.8 s, 25 fps, 640x360 H.264 with a soft AAC tone.
 
-The picture is scikit-image's `astronaut` (Eileen Collins, NASA, public domain) filmed by a
-virtual camera that pans, zooms in and turns slightly, so the face moves over its background
-the way it would in hand-held footage. Run from the repository root:
-    python samples/make_samples.py
-The output is deterministic for a given PyAV/x264 build; the committed copy is < 1 MB.
+    samples/hopper.mp4     the README's main sample: matplotlib's Grace Hopper portrait (U.S. Navy
+                           photograph, public domain), a neutral face, so a smile edit shows
+    samples/astronaut.mp4  scikit-image's `astronaut` (Eileen Collins, NASA, public domain), who
+                           already smiles; the benchmarks' clip
+
+Each picture is filmed by a virtual camera that pans, zooms in and turns slightly, so the face
+moves over its background the way it would in hand-held footage. Run from the repository root:
+    python samples/make_samples.py [hopper] [astronaut]     (default: both)
+The output is deterministic for a given PyAV/x264 build (only the libav version strings in the
+file change between builds); each committed copy is < 1 MB.
 """
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 
 import av
 import cv2
@@ -28,11 +35,39 @@ def ease(u: float) -> float:
     return 0.5 - 0.5 * np.cos(np.pi * u)
 
 
-def camera(image: np.ndarray, u: float) -> np.ndarray:
+def grace_hopper() -> np.ndarray:
+    """matplotlib's Grace Hopper portrait, RGB uint8 600x512 (U.S. Navy photograph, public domain)."""
+    import matplotlib.cbook as cbook
+    from PIL import Image
+
+    with cbook.get_sample_data("grace_hopper.jpg") as f:
+        return np.asarray(Image.open(f).convert("RGB"))
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A photo and where the camera starts: the view's centre in photo pixels and its zoom."""
+    photo: Callable[[], np.ndarray]
+    centre: tuple[float, float]
+    zoom: float
+
+
+SUBJECTS = {
+    # Her face (68 landmarks) is centred at about (268, 240) in the 600x512 photo, twice the
+    # astronaut's size (eyes 86 px apart). Zoom 1.30 is about the least that keeps the 640 px
+    # view inside her 512 px wide photo (only a turned corner leaves it, by 3 px), so her face
+    # fills more of the frame than the astronaut's (eyes 112-131 px apart against 62-71).
+    "hopper": Subject(grace_hopper, (262, 262), 1.30),
+    # Her face is at about (222, 126) in the 512x512 photo.
+    "astronaut": Subject(data.astronaut, (238, 178), 1.42),
+}
+
+
+def camera(image: np.ndarray, u: float, subject: Subject) -> np.ndarray:
     """The view at progress u in [0, 1]: pan, zoom in and a slight turn around the face."""
     e = ease(u)
-    cx, cy = 238 - 30 * e, 178 - 16 * e  # the face is at about (222, 126) in the 512x512 photo
-    zoom = 1.42 + 0.22 * e
+    cx, cy = subject.centre[0] - 30 * e, subject.centre[1] - 16 * e
+    zoom = subject.zoom + 0.22 * e
     angle = -3.0 + 6.0 * e
     m = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
     m[:, 2] += np.array([SIZE[0] / 2 - cx, SIZE[1] / 2 - cy])
@@ -48,16 +83,16 @@ def tone(n: int) -> np.ndarray:
     return (wave * fade).astype(np.float32)
 
 
-def make_video(path: Path) -> None:
+def make_video(path: Path, subject: Subject) -> None:
     """Write the clip with PyAV: x264 CRF 23 yuv420p video and a mono AAC track of equal length."""
-    photo = data.astronaut()
+    photo = subject.photo()
     frames = round(SECONDS * FPS)
     with av.open(str(path), "w", options={"movflags": "+faststart"}) as out:
         v = out.add_stream("libx264", rate=FPS, options={"crf": "23", "preset": "slow"})
         v.width, v.height, v.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
         a = out.add_stream("aac", rate=AUDIO_RATE, layout="mono")
         for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(camera(photo, i / (frames - 1)), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(camera(photo, i / (frames - 1), subject), format="rgb24")
             frame.pts = i
             out.mux(v.encode(frame))
         out.mux(v.encode())
@@ -69,12 +104,15 @@ def make_video(path: Path) -> None:
         out.mux(a.encode())
 
 
-def main() -> None:
-    """Write astronaut.mp4 beside this script and report its size."""
-    path = Path(__file__).resolve().parent / "astronaut.mp4"
-    make_video(path)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {Fraction(FPS)} fps, {SIZE[0]}x{SIZE[1]})")
+def main(names: list[str]) -> None:
+    """Write NAME.mp4 beside this script for each name given (default: every subject)."""
+    for name in names or list(SUBJECTS):
+        if name not in SUBJECTS:
+            sys.exit(f"error: unknown sample {name!r}; choose from {', '.join(SUBJECTS)}")
+        path = Path(__file__).resolve().parent / f"{name}.mp4"
+        make_video(path, SUBJECTS[name])
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {Fraction(FPS)} fps, {SIZE[0]}x{SIZE[1]})")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
