@@ -20,7 +20,7 @@ import av
 import numpy as np
 
 from ganivid.errors import VideoError
-from ganivid.yuv import grey_of, passes_as_planes, rgb_of
+from ganivid.yuv import grey_of, i420_of, passes_as_planes, rgb_of
 
 
 @dataclass(frozen=True, eq=False)
@@ -359,7 +359,7 @@ def _make_frame(f: av.VideoFrame, index: int, pts: int, duration: int, info: Vid
     time_s = float((pts - info.start_pts) * info.time_base)
     turn = upright and info.rotation
     if yuv and not turn and passes_as_planes(f):  # (H*3/2, W): the planes as decoded
-        return Frame(index, pts, time_s, duration, f.to_ndarray(), yuv=True, matrix=int(f.colorspace))
+        return Frame(index, pts, time_s, duration, i420_of(f), yuv=True, matrix=int(f.colorspace))
     image, limited = grey_of(f, expand=not luma) if grey else (rgb_of(f), False)
     if turn:
         image = to_upright(image, info.rotation)

@@ -49,11 +49,28 @@ def _from_601(matrix: int) -> np.ndarray | None:
 
 
 def planes(i420: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Views of the Y (H, W), U and V (H/2, W/2) planes of an I420 array."""
-    h = i420.shape[0] * 2 // 3
-    w = i420.shape[1]
-    q = h // 4
-    return i420[:h], i420[h:h + q].reshape(h // 2, w // 2), i420[h + q:h + 2 * q].reshape(h // 2, w // 2)
+    """Views of the Y (H, W), U and V ((H + 1) // 2, (W + 1) // 2) planes of a C-contiguous I420
+    array. The chroma planes follow each other as flat runs, not as whole rows of W: at a height of
+    2 more than a multiple of 4 (270) each ends in the middle of a row."""
+    h, w = i420.shape[0] * 2 // 3, i420.shape[1]
+    ch, cw = (h + 1) // 2, (w + 1) // 2
+    flat = i420.reshape(-1)
+    n, q = h * w, ch * cw
+    return i420[:h], flat[n:n + q].reshape(ch, cw), flat[n + q:n + 2 * q].reshape(ch, cw)
+
+
+def i420_of(f: av.VideoFrame) -> np.ndarray:
+    """The I420 array (H*3/2, W) of a decoded yuv420p or yuv420p10le frame with even sides, each
+    plane read with its own line size and height (decoders pad rows, and the chroma's differ)."""
+    dtype = np.dtype(np.uint16 if f.format.name == "yuv420p10le" else np.uint8)
+    out = np.empty((f.height * 3 // 2, f.width), dtype)
+    for plane, dst in zip(f.planes, planes(out)):
+        rows, cols = dst.shape
+        if plane.line_size < cols * dtype.itemsize or plane.height < rows:
+            raise ValueError(f"a {f.format.name} plane of {plane.width}x{plane.height} in a {f.width}x{f.height} frame")
+        step = plane.line_size // dtype.itemsize  # a row of the decoder's plane, padding included
+        dst[:] = np.frombuffer(plane, dtype)[:rows * step].reshape(rows, step)[:, :cols]
+    return out
 
 
 def with_depth(i420: np.ndarray, ten_bit: bool) -> np.ndarray:
@@ -104,7 +121,7 @@ def to_video_frame(i420: np.ndarray) -> av.VideoFrame:
     640x360)."""
     h, w = i420.shape[0] * 2 // 3, i420.shape[1]
     vf = av.VideoFrame(w, h, "yuv420p10le" if i420.dtype == np.uint16 else "yuv420p")
-    for plane, src in zip(vf.planes, planes(i420)):
+    for plane, src in zip(vf.planes, planes(np.ascontiguousarray(i420))):
         rows, cols = src.shape
         step = plane.line_size // i420.itemsize  # a row of the frame's plane, padding included
         np.frombuffer(plane, i420.dtype)[:rows * step].reshape(rows, step)[:, :cols] = src
@@ -184,7 +201,7 @@ def rgb_of(f: av.VideoFrame) -> np.ndarray:
     crops faces (swscale truncates: its RGB comes out ~1 level dark from 8-bit planes, 1-3 from
     10-bit ones; this module rounds); other formats by swscale."""
     if passes_as_planes(f):
-        return from_bt601(to_rgb(f.to_ndarray()), int(f.colorspace))
+        return from_bt601(to_rgb(i420_of(f)), int(f.colorspace))
     return f.to_ndarray(format="rgb24")
 
 
