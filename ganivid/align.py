@@ -88,6 +88,12 @@ def crop_matrix(al: Alignment, out_size: int) -> np.ndarray:
     return m
 
 
+def crop_landmarks(landmarks: np.ndarray, al: Alignment, n: int) -> np.ndarray:
+    """Frame-pixel landmarks (68, 2) in the n-px crop at `al`, in crop pixels (float32)."""
+    m = crop_matrix(al, n)
+    return (np.asarray(landmarks, np.float64) @ m[:, :2].T + m[:, 2]).astype(np.float32)
+
+
 def footprint(al: Alignment, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The crop -> frame matrix (2x3) of an n-px crop at `al`, and where the crop's 4 corners
     fall in the frame (4, 2): what cropping and pasting need to touch only the face's region."""

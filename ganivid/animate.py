@@ -348,7 +348,7 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
     plan: dict[int, list[Job]] = {}
     for i in np.flatnonzero(chosen):
         plan.setdefault(int(table.frame[i]), []).append(
-            Job(Alignment(*map(float, table.params[i])), targets[i], int(table.track_id[i]), actor[i]))
+            Job(Alignment(*map(float, table.params[i])), targets[i], int(table.track_id[i]), actor[i], table.landmarks[i]))
     clock = StageClock()
     workers, threads = generator_threads(engine)
     if threads:  # CPU: the generator threads share torch's (`animate` restores the caller's setting)

@@ -54,6 +54,10 @@ class ModelConfig:
     # What G is conditioned on: "target", the paper's absolute AUs, or "change", target minus the
     # face's own AUs (in [-1, 1]): the flow then depends on the request, not on reading the face first.
     condition: str = "target"
+    # Flow models only: F = the landmark-driven flow of the request (warps.prior_flow, from the
+    # face's tracked landmarks) + the head's output, a residual (Geng et al. 2018's warp-guided
+    # split): geometry exact from the first step; A and C paint what the warp cannot.
+    flow_prior: bool = False
 
     def __post_init__(self) -> None:
         _check_positive(self, ("image_size", "num_aus", "conv_dim", "critic_dim"))
@@ -63,6 +67,8 @@ class ModelConfig:
             raise ConfigError(f"model.upsample must be 'transposed' or 'resize', got {self.upsample!r}")
         if self.condition not in ("target", "change"):
             raise ConfigError(f"model.condition must be 'target' or 'change', got {self.condition!r}")
+        if self.flow_prior and not (self.flow and self.condition == "change"):
+            raise ConfigError("model.flow_prior needs model.flow = true and model.condition = \"change\"")
         if not 0 < self.flow_max <= 0.5:
             raise ConfigError(f"model.flow_max must be in (0, 0.5], got {self.flow_max}")
         if self.color not in ("absolute", "residual"):

@@ -25,9 +25,11 @@ from ganivid.data import to_images, to_tensor
 from ganivid.errors import CheckpointError, ConfigError, GanividError
 from ganivid.losses import composite
 from ganivid.networks import warp
+from ganivid.warps import prior_flow
 
 _DEFAULT_CPU_BATCH = 8
 _AUTO_CUDA_BATCH = 64  # a first guess; out-of-memory halves it until it fits
+_NO_CHANGE = 1e-3  # AU change below which a "change" model is not asked for any: far below what shows
 
 
 @dataclass(frozen=True)
@@ -174,11 +176,12 @@ def keep_freed_memory() -> bool:
     return _malloc_kept
 
 
-def _key(crop: np.ndarray, target: np.ndarray, source: np.ndarray | None) -> bytes:
+def _key(crop: np.ndarray, target: np.ndarray, *more: np.ndarray | None) -> bytes:
     h = hashlib.blake2b(np.ascontiguousarray(crop).data, digest_size=16)
     h.update(np.asarray(target, np.float32).tobytes())
-    if source is not None:
-        h.update(np.asarray(source, np.float32).tobytes())
+    for m in more:
+        if m is not None:
+            h.update(np.asarray(m, np.float32).tobytes())
     return h.digest()
 
 
@@ -211,6 +214,7 @@ class Engine:
         # Flow generators move the frame's own pixels at paste-back; "change" models read target - source.
         self.flow = bool(getattr(cfg, "flow", False))
         self.by_change = getattr(cfg, "condition", "target") == "change"
+        self.prior = bool(getattr(cfg, "flow_prior", False))
         self._cache: OrderedDict[bytes, Pending] = OrderedDict()
         self._lock = threading.Lock()  # `edit_later` may run on several threads (pipeline workers)
         self.cache_size = cache_size
@@ -235,11 +239,12 @@ class Engine:
         return torch.autocast("cuda", dtype=dtype)
 
     @torch.inference_mode()
-    def _forward(self, crops: np.ndarray, conds: np.ndarray) -> list[Pending]:
+    def _forward(self, crops: np.ndarray, conds: np.ndarray, priors: np.ndarray | None = None) -> list[Pending]:
         x = to_tensor(crops).to(self.device)  # (B, 3, n, n) in [-1, 1]
         y = torch.from_numpy(np.ascontiguousarray(conds, np.float32)).to(self.device)  # (B, 17)
+        extra = () if priors is None else (torch.from_numpy(priors).permute(0, 3, 1, 2).to(self.device),)  # (B, 2, n, n)
         with self._autocast():
-            outputs = self.generator(x, y)  # (B, 3, n, n) tanh, (B, 1, n, n) sigmoid[, (B, 2, n, n) px]
+            outputs = self.generator(x, y, *extra)  # (B, 3, n, n) tanh, (B, 1, n, n) sigmoid[, (B, 2, n, n) px]
         color, attention = outputs[0].float(), outputs[1].float()
         if len(outputs) > 2:
             flow = outputs[2].float()
@@ -260,20 +265,21 @@ class Engine:
         only: on CPU it saves ~0.04 s and costs the analysis more."""
         x = torch.zeros(self.batch_size, 3, self.image_size, self.image_size, device=self.device)
         y = torch.zeros(self.batch_size, NUM_AUS, device=self.device)
+        extra = (torch.zeros(self.batch_size, 2, self.image_size, self.image_size, device=self.device),) if self.prior else ()
         try:
             with self._autocast():
-                self.generator(x, y)
+                self.generator(x, y, *extra)
         except torch.cuda.OutOfMemoryError:  # the real batches back off by themselves
             torch.cuda.empty_cache()
 
-    def _run(self, crops: np.ndarray, conds: np.ndarray) -> list[Pending]:
+    def _run(self, crops: np.ndarray, conds: np.ndarray, priors: np.ndarray | None = None) -> list[Pending]:
         """Forward in chunks of `batch_size`, halving it on CUDA out-of-memory."""
         out: list[Pending] = []
         i = 0
         while i < len(crops):
             n = self.batch_size
             try:
-                out += self._forward(crops[i:i + n], conds[i:i + n])
+                out += self._forward(crops[i:i + n], conds[i:i + n], None if priors is None else priors[i:i + n])
                 i += n
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
@@ -283,14 +289,16 @@ class Engine:
                 self.batch_size = max(1, n // 2)
         return out
 
-    def edit(self, crops: Sequence[np.ndarray], targets: np.ndarray, sources: np.ndarray | None = None) -> list[Edit]:
+    def edit(self, crops: Sequence[np.ndarray], targets: np.ndarray, sources: np.ndarray | None = None,
+             landmarks: np.ndarray | None = None) -> list[Edit]:
         """Edit crops (each (n, n, 3) uint8, n = image_size) towards targets (B, 17) in [0, 1];
         `sources` (B, 17): each face's own AUs (NaN read as 0), which models conditioned on the
-        change need (a target equal to its source then returns the crop untouched)."""
-        return [p.get() for p in self.edit_later(crops, targets, sources)]
+        change need (a target equal to its source then returns the crop untouched); `landmarks`
+        (B, 68, 2) in crop pixels: what models with a landmark flow prior move."""
+        return [p.get() for p in self.edit_later(crops, targets, sources, landmarks)]
 
     def edit_later(self, crops: Sequence[np.ndarray], targets: np.ndarray,
-                   sources: np.ndarray | None = None) -> list[Pending]:
+                   sources: np.ndarray | None = None, landmarks: np.ndarray | None = None) -> list[Pending]:
         """`edit` with the composite and uint8 conversion (~1.5% of a CPU pass) left to the
         caller's `Pending.get()`, e.g. on another thread than the network's. Safe to call from
         several threads at once (CPU: one torch thread each keeps every core busy)."""
@@ -302,12 +310,18 @@ class Engine:
                 raise ConfigError("this model edits by the change from the face's own AUs: pass its sources")
             sources = np.nan_to_num(np.asarray(sources, np.float32).reshape(targets.shape), nan=0.0)
             conds = np.clip(targets - sources, -1, 1)
+            conds[np.abs(conds) < _NO_CHANGE] = 0  # rounding (curves, still targets) is not a request
         else:
             sources, conds = None, targets
         for c in crops:
             if c.shape != (self.image_size, self.image_size, 3):
                 raise ConfigError(f"crop of shape {c.shape}, model expects ({self.image_size}, {self.image_size}, 3)")
-        keys = [_key(c, t, None if sources is None else sources[i]) for i, (c, t) in enumerate(zip(crops, targets))]
+        if self.prior:
+            if landmarks is None:
+                raise ConfigError("this model moves the face's landmarks: pass them (B, 68, 2) in crop pixels")
+            landmarks = np.asarray(landmarks, np.float32).reshape(len(crops), 68, 2)
+        keys = [_key(c, t, None if sources is None else sources[i], None if landmarks is None else landmarks[i])
+                for i, (c, t) in enumerate(zip(crops, targets))]
         todo: dict[bytes, int] = {}  # distinct uncached key -> first index
         with self._lock:  # claim the uncached keys: a concurrent call with the same key waits on ours
             for i, k in enumerate(keys):
@@ -321,13 +335,14 @@ class Engine:
                 self._cache.popitem(last=False)
         if todo and self.by_change:  # no change asked: the crop as it is, bit for bit
             for k, i in list(todo.items()):
-                if not np.any(np.abs(conds[i]) > 1e-6):
+                if not conds[i].any():
                     out[i]._resolve(_Unchanged(crops[i], self.flow))
                     del todo[k]
         if todo:
             idx = list(todo.values())
             try:
-                results = self._run(np.stack([crops[i] for i in idx]), conds[idx])
+                priors = np.stack([prior_flow(self.image_size, landmarks[i], conds[i]) for i in idx]) if self.prior else None
+                results = self._run(np.stack([crops[i] for i in idx]), conds[idx], priors)
             except BaseException as ex:
                 with self._lock:
                     for k in todo:

@@ -67,7 +67,7 @@ class Generator(nn.Module):
             nn.init.zeros_(self.flow.weight)  # an untrained head is the identity warp
             nn.init.zeros_(self.flow.bias)
 
-    def forward(self, image: torch.Tensor, aus: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(self, image: torch.Tensor, aus: torch.Tensor, prior: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         # image (B, 3, H, W) in [-1, 1]; aus (B, N): the paper tiles aus to N constant planes
         # and convolves [image, planes] with main[0]. The planes' share is computed in closed
         # form (exact up to rounding; it was a quarter of G's time at 64 px, width 32).
@@ -79,6 +79,10 @@ class Generator(nn.Module):
             return color, attention  # (B, 3, H, W), (B, 1, H, W)
         low = self.main[1:self.bottleneck](h)  # (B, 4 * conv_dim, H/4, W/4)
         flow = _bounded_flow(self.flow(low), image.shape[-1], self.cfg.flow_max)  # (B, 2, H, W)
+        if self.cfg.flow_prior:
+            if prior is None:
+                raise ValueError("this model adds its flow to the landmark prior: pass prior (B, 2, H, W)")
+            flow = flow + prior.to(flow.dtype)
         color, attention = self._heads(self.main[self.bottleneck:](low), warp(image, flow))
         return color, attention, flow
 

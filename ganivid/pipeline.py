@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ganivid.align import Alignment, crop_face, paste_back, to_stored
+from ganivid.align import Alignment, crop_face, crop_landmarks, paste_back, to_stored
 from ganivid.engine import Engine, Pending
 from ganivid.video import Frame, to_upright
 from ganivid.yuv import crop_i420, paste_back_i420
@@ -37,6 +37,7 @@ class Job:
     target: np.ndarray  # (17,) float32 in [0, 1]
     track: int = 0  # face track id: its edits are smoothed over consecutive frames
     source: np.ndarray | None = None  # (17,) the face's own AUs: what "change" models edit from
+    landmarks: np.ndarray | None = None  # (68, 2) upright frame pixels: what flow-prior models move
 
 
 @dataclass
@@ -272,7 +273,9 @@ def render(frames: Iterable[Frame], plan: Callable[[int], list[Job]], engine: En
         t, c = time.perf_counter(), time.thread_time()
         jobs = [j for it in batch for j in it.jobs]
         sources = np.stack([j.source for j in jobs]) if engine.by_change else None
-        edits = engine.edit_later([crop for it in batch for crop in it.crops], np.stack([j.target for j in jobs]), sources)
+        marks = np.stack([crop_landmarks(j.landmarks, j.alignment, n) for j in jobs]) if engine.prior else None
+        edits = engine.edit_later([crop for it in batch for crop in it.crops], np.stack([j.target for j in jobs]),
+                                  sources, marks)
         # Compositing (`Pending.get`, ~1.5% of a CPU pass) goes to whichever thread has time:
         # the paste thread's when decoded crops queue up for the generator, else this one.
         if not stages.q_in.full():

@@ -106,8 +106,12 @@ class Views:
 
     def edit(self, targets: np.ndarray):
         """Edits for targets (K, 17): the engine's `Edit`s, batched and deduplicated by it."""
+        from ganivid.align import crop_landmarks
+
         targets = np.asarray(targets, np.float32)
-        return self.engine.edit([self.crop] * len(targets), targets, np.repeat(self.source()[None], len(targets), 0))
+        marks = crop_landmarks(self.face.landmarks, self.face.alignment, self.engine.image_size)
+        return self.engine.edit([self.crop] * len(targets), targets, np.repeat(self.source()[None], len(targets), 0),
+                                np.repeat(marks[None], len(targets), 0))
 
     def panel(self, edit) -> np.ndarray:
         """The panel of one edit (pasted back, or the generator's crop)."""

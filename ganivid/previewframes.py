@@ -196,7 +196,7 @@ def preview_frames(video: str | Path, output: str | Path, curve: str | Path | No
     Raises:
         VideoError, CurveError, ConfigError, CheckpointError, DataError: one-line user errors.
     """
-    from ganivid.align import crop_face, paste_back
+    from ganivid.align import crop_face, crop_landmarks, paste_back
     from ganivid.curves import build_program
     from ganivid.images import check_image_output, write_image
     from ganivid.engine import load_engine
@@ -226,7 +226,8 @@ def preview_frames(video: str | Path, output: str | Path, curve: str | Path | No
     tgt = program.evaluate(np.array([r.time_s for r in rows]), src, np.array([r.frame for r in rows]), info.fps) \
         if rows else np.zeros((0, NUM_AUS), np.float32)
     crops = [crop_face(next(f.image for f in frames if f.index == r.frame), r.alignment, engine.image_size) for r in rows]
-    edits = engine.edit(crops, tgt, src) if rows else []
+    marks = np.array([crop_landmarks(r.landmarks, r.alignment, engine.image_size) for r in rows], np.float32)
+    edits = engine.edit(crops, tgt, src, marks) if rows else []
 
     n_rows = len(rows) + sum(1 for f in frames if all(r.frame != f.index for r in rows))
     h = int(np.clip((SCREEN[1] - 160) // max(n_rows, 1), 120, 220))

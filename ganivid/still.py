@@ -154,15 +154,19 @@ class FaceEditor:
     def edits(self, targets: Sequence[np.ndarray], sources: Sequence[np.ndarray] | None = None) -> list[list]:
         """The engine's `Edit`s [face][k] for targets[face] (K, 17) from each face's own AUs
         `sources[face]` (17,) (default: its estimate), in batches of the engine's size."""
+        from ganivid.align import crop_landmarks
+
         out = []
         for f, (crop, tg) in enumerate(zip(self.crops, targets)):
             source = self.faces[f].aus if sources is None else sources[f]
             uniq, which = _distinct(tg)
             done: list = []
             b = self.engine.batch_size
+            marks = crop_landmarks(self.faces[f].landmarks, self.faces[f].alignment, self.engine.image_size)
             for s in range(0, len(uniq), b):
                 chunk = uniq[s:s + b]
-                done += self.engine.edit([crop] * len(chunk), chunk, np.repeat(np.asarray(source, np.float32)[None], len(chunk), 0))
+                done += self.engine.edit([crop] * len(chunk), chunk, np.repeat(np.asarray(source, np.float32)[None], len(chunk), 0),
+                                         np.repeat(marks[None], len(chunk), 0))
             self.computed += len(uniq)
             out.append([done[i] for i in which])
         return out

@@ -110,7 +110,8 @@ def pair_warmup_loss(generator: torch.nn.Module, x: torch.Tensor, batch: dict[st
     x_t, y_t = batch["x_t"].to(device), batch["y_t"].to(device)
     known = model.flow and "flow_t" in batch
     cond = batch["c"].to(device) if known and model.condition == "change" else condition(model, y_t, batch["y"].to(device))
-    outputs = generator(x, cond)
+    # On warp pairs the landmark prior is the pair's own flow: the residual learns 0, A and C the rest.
+    outputs = generator(x, cond, batch["flow_t"].to(device)) if model.flow_prior else generator(x, cond)
     edited, _ = compose(outputs, x)
     color, attention = outputs[0], outputs[1]
     keep = (1 - F.max_pool2d((batch["gap"].to(device) > 0.1).float(), 3, 1, 1)) if known else None
@@ -166,7 +167,8 @@ def write_samples(path: Path, generator: Generator, fixed: dict[str, torch.Tenso
     x, y = fixed["x"].to(device), fixed["y"].to(device)
     model = generator.cfg
     if model.flow and "c" in fixed and model.condition == "change":
-        outputs = generator(x, fixed["c"].to(device))
+        prior = (fixed["flow_t"].to(device),) if model.flow_prior else ()
+        outputs = generator(x, fixed["c"].to(device), *prior)
         last = fixed["x_t"].to(device)
     else:
         y_g = y.roll(1, 0)  # another sample's AUs
@@ -256,6 +258,9 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
     if ds.unlabelled:
         console.print(f"note: {', '.join(ds.unlabelled)} are empty in every row of {ds.source}: trained as 0")
     main_steps = cfg.steps or math.ceil(cfg.epochs * len(ds) / (cfg.batch_size * world))
+    if model.flow_prior and (main_steps or getattr(ds, "flows", None) is None):
+        raise ConfigError("model.flow_prior trains on pairs of known flow only (train.steps = epochs = 0): "
+                          "its prior needs each face's landmarks, which the GAN phase does not have yet")
     if cfg.pair_warmup_steps and not ds.has_pairs:
         raise ConfigError(f"train.pair_warmup_steps needs a dataset with paired targets; {ds.source} has none")
     critic_end = cfg.critic_warmup_steps

@@ -16,7 +16,7 @@ from ganivid.losses import flow_loss, fold_penalty
 from ganivid.networks import Generator, compose, warp
 from ganivid.pairs import make_flow_pairs
 from ganivid.train import train
-from ganivid.warps import remap, warp as warp_moves
+from ganivid.warps import prior_flow, remap, warp as warp_moves
 
 FLOW = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8, flow=True, condition="change",
                    color="residual")
@@ -150,3 +150,35 @@ def test_checkpoints_from_before_the_flow_option_still_load(tmp_path, crop):
     old = eng.edit([image], np.full((1, 17), 0.5, np.float32))[0]
     ref = Engine(g, 64, "cpu").edit([image], np.full((1, 17), 0.5, np.float32))[0]
     assert np.array_equal(old.image, ref.image) and old.flow is None
+
+
+def test_landmark_prior_is_the_warps_flow_and_runs_both_ways(crop):
+    image, lm = crop
+    change = np.zeros(17, np.float32)
+    change[au_index("AU12")], change[au_index("AU26")] = 1.0, 0.5
+    exact = warp_moves(image, lm, {"AU12": 1.0, "AU26": 0.5}).flow
+    prior = prior_flow(64, lm, change)
+    close = np.abs(prior - exact).max(-1) < 0.05  # rasterised: triangle edges may take either side
+    assert close.mean() > 0.95 and np.abs(prior - exact).mean() < 0.02 and np.abs(prior - exact).max() < 1.0
+    back = prior_flow(64, lm, -change)  # the same move the other way: corners down, chin up
+    moved = np.abs(exact).max(-1) > 0.5
+    assert np.median(np.sum(back[moved] * exact[moved], axis=1)) < 0
+    assert not prior_flow(64, lm, np.zeros(17, np.float32)).any()
+
+
+def test_engine_with_a_flow_prior_moves_the_landmarks_it_is_given(crop):
+    image, lm = crop
+    cfg = ModelConfig(image_size=64, conv_dim=8, repeat_num=1, critic_dim=8, flow=True, condition="change",
+                      color="residual", flow_prior=True)
+    torch.manual_seed(0)
+    eng = Engine(Generator(cfg), 64, "cpu")
+    own = np.zeros(17, np.float32)
+    target = own.copy()
+    target[au_index("AU12")] = 1.0
+    e = eng.edit([image], target[None], own[None], lm[None])[0]
+    change = target - own
+    assert np.allclose(e.flow, prior_flow(64, lm, change), atol=1e-4)  # an untrained residual adds nothing
+    with pytest.raises(ConfigError, match="landmarks"):
+        eng.edit([image], target[None], own[None])
+    with pytest.raises(ConfigError, match="flow_prior"):
+        ModelConfig(flow_prior=True)
