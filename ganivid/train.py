@@ -219,12 +219,13 @@ def _truncate_metrics(path: Path, step: int) -> None:
 def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, out_dir: str | Path, *,
           resume: bool = False, max_steps: int | None = None, max_seconds: float | None = None,
           callback: Callable[[TrainState], bool | None] | None = None, export: str | Path | None = None,
-          resize: bool = False, quiet: bool = False) -> TrainResult:
+          resize: bool = False, quiet: bool = False, init: dict[str, torch.Tensor] | None = None) -> TrainResult:
     """Train (or with `resume`, continue) a run in `out_dir` on a dataset or dataset folder.
 
     Stops at the configured length, at global step `max_steps`, after `max_seconds`, when
     `callback` returns True, or on Ctrl-C; always saves a checkpoint when it stops.
-    `export`: also write the inference file there at the end.
+    `export`: also write the inference file there at the end. `init`: generator weights to start a
+    new run from (a fine-tune), instead of the paper's initialisation.
     Raises:
         DataError, ConfigError, CheckpointError: bad dataset, options or checkpoint.
     """
@@ -271,6 +272,8 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
     # ---- models and optimisers (same init on every rank; DDP also broadcasts rank 0's) ----
     torch.manual_seed(cfg.seed)
     raw_g = Generator(model).to(device, memory_format=memory_format)
+    if init is not None and not resume:
+        raw_g.load_state_dict(init)
     raw_d = Critic(model).to(device, memory_format=memory_format)
     opt_g = torch.optim.Adam(raw_g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(raw_d.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganivid.align import alignment_from_landmarks, crop_matrix
+from ganivid.align import alignment_from_landmarks, crop_landmarks
 from ganivid.config import load_config
 from ganivid.data import ArrayDataset, open_dataset
 from ganivid.pairs import make_flow_pairs, make_pairs
@@ -33,8 +33,7 @@ def crop_landmarks(root: Path, names: list[str], size: int) -> np.ndarray:
             if line.strip():
                 e = json.loads(line)
                 lm = np.asarray(e["landmarks"], np.float64)
-                m = crop_matrix(alignment_from_landmarks(lm), size)
-                by_file[e["file"]] = lm @ m[:, :2].T + m[:, 2]
+                by_file[e["file"]] = crop_landmarks(lm, alignment_from_landmarks(lm), size)
     else:
         z = np.load(root / "landmarks.npz")
         by_file = dict(zip(z["names"].tolist(), z["landmarks"]))
@@ -52,6 +51,8 @@ def main() -> None:
     p.add_argument("--variants", type=int, default=2, help="pairs per crop")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--export", type=Path, default=None)
+    p.add_argument("--init", type=Path, default=None, help="start from this model's generator (a fine-tune); "
+                   "a flow-prior model's residual head starts at 0")
     p.add_argument("--set", action="append", default=[], help="section.key=value override")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -88,8 +89,15 @@ def main() -> None:
                 f.write(json.dumps({"step": state.step, "cpu_s": round(cpu_start + time.process_time(), 1),
                                     "wall_s": round(state.elapsed, 1)}) + "\n")
 
+    init = None
+    if args.init is not None and not args.resume:
+        from ganivid.checkpoint import load_generator
+
+        init = load_generator(str(args.init), torch.device("cpu"))[0].state_dict()
+        if model.flow_prior:  # a head that learned the whole flow would add it twice to the prior
+            init = {k: torch.zeros_like(v) if k.startswith("flow.") else v for k, v in init.items()}
     train(cfg, model, data, args.out, resume=args.resume, export=args.export, callback=log_cpu,
-          max_seconds=None if args.minutes is None else args.minutes * 60, quiet=True)
+          max_seconds=None if args.minutes is None else args.minutes * 60, quiet=True, init=init)
 
 
 if __name__ == "__main__":
