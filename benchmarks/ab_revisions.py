@@ -5,7 +5,7 @@ revision runs on the same generated 10 s 640x360 clip, alternating A, B, B, A, .
 processes (this VM's speed drifts between minutes, so neither side gets the faster minutes).
 Reports the medians of the steady end-to-end fps (setup excluded, as animate_speed.py does),
 the render pass's CPU ms per frame, and each run's fps. `--generator null` measures the pipeline
-without the generator (animate_speed.py's zero-cost one), `real` with the shipped model;
+without the generator (animate_speed.py's zero-cost one), `real` with each revision's shipped model;
 `--threads` sets torch's thread count (default 1; `ganivid animate` runs one per core).
 
     python benchmarks/ab_revisions.py REV_A REV_B [--generator null|real] [--runs 6] [--threads 1]
@@ -59,10 +59,10 @@ def main() -> None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(trees[name]), rev], check=True)
         try:
             clip = make_clip(work / "clip10.mp4", 10)
-            model = ROOT / "models" / "ganivid.safetensors"
             runs: dict[str, list[dict]] = {"a": [], "b": []}
             for i in range(args.runs):
                 for name in ("a", "b") if i % 2 == 0 else ("b", "a"):
+                    model = trees[name] / "models" / "ganivid.safetensors"  # each revision's own shipped model
                     runs[name].append(run(trees[name], clip, model, args.generator, work / f"out-{name}.mp4", args.threads))
         finally:
             for tree in trees.values():

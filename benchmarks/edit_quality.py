@@ -2,7 +2,7 @@
 prints one JSON line (progress on stderr).
 
     python benchmarks/edit_quality.py [--model PATH | --warp] [--portraits 20] [--london 20]
-        [--clip samples/astronaut.mp4] [--task-file PATH] [--sheet sheet.png]
+        [--clip samples/hopper.mp4] [--task-file PATH] [--sheet sheet.png]
 
 Each held-out photo gets five edits through `ganivid.still.animate_image` (`set` semantics, the
 photo's own estimated AUs kept for every AU not named; PNGs in a temp dir), or with `--warp`
@@ -319,7 +319,7 @@ def main() -> None:
     p.add_argument("--warp", action="store_true", help="apply warps.warp_face instead of the generator (the ceiling)")
     p.add_argument("--portraits", type=int, default=20, help="held-out portraits with iod >= 40 px, largest first")
     p.add_argument("--london", type=int, default=20, help="held-out London identities (neutral photos)")
-    p.add_argument("--clip", default=str(REPO / "samples" / "astronaut.mp4"), help="3 frames of this clip ('' for none)")
+    p.add_argument("--clip", default=str(REPO / "samples" / "hopper.mp4"), help="3 frames of this clip ('' for none)")
     p.add_argument("--task-file", default=None, help=f"MediaPipe .task (default {mpr.default_task_file()})")
     p.add_argument("--sheet", default=None, help="write a contact sheet PNG of a few photos and their edits")
     p.add_argument("--sheet-rows", type=int, default=6)
