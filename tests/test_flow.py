@@ -182,3 +182,22 @@ def test_engine_with_a_flow_prior_moves_the_landmarks_it_is_given(crop):
         eng.edit([image], target[None], own[None])
     with pytest.raises(ConfigError, match="flow_prior"):
         ModelConfig(flow_prior=True)
+
+
+def test_a_flow_prior_model_fine_tunes_from_a_flow_model(tmp_path, crop):
+    image, lm = crop
+    flow_cfg = ModelConfig(image_size=64, conv_dim=8, repeat_num=1, critic_dim=8, flow=True, condition="change",
+                           color="residual")
+    prior_cfg = ModelConfig(**{**flow_cfg.__dict__, "flow_prior": True})
+    torch.manual_seed(1)
+    start = Generator(flow_cfg).state_dict()
+    ds = make_flow_pairs(image[None], lm[None], variants=8, seed=0)
+    tcfg = TrainConfig(batch_size=8, steps=0, epochs=0, pair_warmup_steps=1, lr_g=1e-12, lambda_flow=1.0,
+                       lambda_pair=1.0, lambda_a=0.0, log_every=1, sample_every=1000, ckpt_every=1000)
+    result = train(tcfg, prior_cfg, ds, tmp_path / "run", quiet=True, init=start, export=tmp_path / "p.safetensors")
+    g, info = load_generator(str(result.export), torch.device("cpu"))
+    assert info.model.flow_prior
+    weights = g.state_dict()  # a step at lr 1e-12 keeps the weights it started from
+    assert all(torch.allclose(weights[k], v, atol=1e-6) for k, v in start.items())
+    with pytest.raises(ConfigError, match="flow_prior"):  # its prior needs landmarks the GAN phase lacks
+        train(TrainConfig(batch_size=8, steps=5, pair_warmup_steps=0), prior_cfg, ds, tmp_path / "gan", quiet=True)
