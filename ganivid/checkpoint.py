@@ -88,7 +88,11 @@ def _torch_load(path: Path) -> Any:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with open(path, "rb") as f:  # a file, not a name: torch.load reads any *.safetensors name as safetensors
+            if f.read(9)[8:] == b"{":  # safetensors: a 64-bit header length, then its JSON
+                raise CheckpointError(f"{path} is an inference model (safetensors), not a training checkpoint")
+            f.seek(0)
+            return torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as ex:
         if "weights_only" in str(ex):
             raise CheckpointError(f"refusing to load {path}: it holds Python objects, not only "

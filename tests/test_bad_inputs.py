@@ -1,0 +1,247 @@
+"""Bad, unusual and hostile inputs (issue 25), every one made here with PyAV and numpy.
+
+The table: each bad input is one line of error, a non-zero exit, no traceback, and nothing left at
+or beside the target (no output, no temporary file, no track table, no dataset folder). The tests
+after it: unusual inputs that must simply work, and what signals and concurrent runs must leave."""
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from ganivid.cli import app
+
+runner = CliRunner()
+
+
+def _clip(path: Path, frames: list[np.ndarray], pts: list[int] | None = None, rate: int = 25,
+          audio: str | None = None, codec: str = "libx264") -> Path:
+    """Encode RGB frames (with a tone of `audio`'s codec as long as the video) with PyAV."""
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        v = out.add_stream(codec, rate=rate)
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        v.time_base = v.codec_context.time_base = Fraction(1, rate)
+        a = out.add_stream(audio, rate=48000, layout="stereo") if audio else None
+        for i, img in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i if pts is None else pts[i]
+            out.mux(v.encode(f))
+        out.mux(v.encode())
+        if a is not None:
+            n = 48000 * len(frames) // rate
+            tone = (0.1 * np.sin(np.arange(n) / 48000 * 2 * np.pi * 440)).astype(np.float32)
+            step = a.codec_context.frame_size or 1024
+            for s0 in range(0, n, step):
+                af = av.AudioFrame.from_ndarray(np.repeat(tone[None, s0:s0 + step], 2, 0), format="fltp", layout="stereo")
+                af.sample_rate, af.pts = 48000, s0
+                out.mux(a.encode(af))
+            out.mux(a.encode())
+    return path
+
+
+def _noise(n: int, w: int = 64, h: int = 48, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), np.uint8), (5, 5), 0) for _ in range(n)]
+
+
+def _mjpeg_packets(frames: list[np.ndarray], exif: bool = True) -> list[bytes]:
+    """JPEG images of `frames`, each with an EXIF APP1 segment (Orientation 1) after its SOI."""
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x0112, 3, 1, 1) + struct.pack("<I", 0)
+    app1 = b"\xff\xe1" + struct.pack(">H", len(tiff) + 8) + b"Exif\x00\x00" + tiff
+    enc = av.CodecContext.create("mjpeg", "w")
+    h, w = frames[0].shape[:2]
+    enc.width, enc.height, enc.pix_fmt, enc.time_base = w, h, "yuvj420p", Fraction(1, 25)
+    out = []
+    for i, img in enumerate(frames):
+        f = av.VideoFrame.from_ndarray(img, format="rgb24")
+        f.pts = i
+        out += [bytes(p)[:2] + (app1 if exif else b"") + bytes(p)[2:] for p in enc.encode(f)]
+    return out
+
+
+def _mux_packets(path: Path, packets: list[bytes], size: tuple[int, int], pts: list[int], dts_zero: bool = False) -> Path:
+    """Mux MJPEG packets at `pts` (1/25 s); `dts_zero` lets Matroska store pts that repeat or go back."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mjpeg", rate=25)
+        s.width, s.height, s.pix_fmt = size[0], size[1], "yuvj420p"
+        for data, p in zip(packets, pts):
+            pkt = av.Packet(data)
+            pkt.pts, pkt.dts, pkt.time_base, pkt.stream = p, 0 if dts_zero else p, Fraction(1, 25), s
+            c.mux(pkt)
+    return path
+
+
+def _unwritable_folder(root: Path) -> Path:
+    """A folder no file can be made in: read-only by its mode, or /sys where root ignores modes."""
+    ro = root / "readonly"
+    ro.mkdir()
+    ro.chmod(0o555)
+    for folder in (ro, Path("/sys")):
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder)
+        except OSError:
+            return folder
+        os.close(fd)
+        os.unlink(tmp)
+    pytest.skip("no unwritable folder here")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, model, astronaut) -> dict[str, Path]:
+    from ganivid.checkpoint import save_inference
+    from ganivid.config import ModelConfig
+    from ganivid.networks import Generator
+    from ganivid.testclips import moving_clip, sprite
+
+    d = tmp_path_factory.mktemp("inputs")
+    good = _clip(d / "good.mp4", _noise(6))
+    face = _clip(d / "face.mp4", moving_clip(sprite(astronaut), n_frames=4, fps=25.0, size=(320, 240)).frames)
+    trunc = d / "truncated.mp4"
+    trunc.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (d / "zero.mp4").write_bytes(b"")
+    (d / "text.mp4").write_text("this is not a video\n")
+    with av.open(str(d / "audio.m4a"), "w") as out:  # audio only
+        a = out.add_stream("aac", rate=48000, layout="mono")
+        for s0 in range(0, 48000, 1024):
+            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            af.sample_rate, af.pts = 48000, s0
+            out.mux(a.encode(af))
+        out.mux(a.encode())
+    (d / "exists.mp4").write_bytes(b"keep me")
+    (d / "exists.gif").write_bytes(b"keep me")
+    (d / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (d / "deep.toml").write_text("a = " + "[" * 100_000 + "]" * 100_000)
+    (d / "broken.json").write_text('{"curves": [\n')
+    (d / "stats").mkdir()
+    (d / "folder.mp4").mkdir()
+    torch.save({"generator": {"w": torch.zeros(2)}}, d / "zip.safetensors")  # a torch zip under the wrong name
+    cfg = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8)
+    save_inference(d / "model.pt", Generator(cfg), cfg)  # safetensors under a checkpoint's name
+    cv2.imwrite(str(d / "photo.jpg"), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(d / "photo.png"), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    return {"d": d, "good": good, "face": face, "model": model, "ro": _unwritable_folder(d)}
+
+
+V = ["{good}", "--model", "{model}", "--au", "AU12=1", "-o", "{out}/out.mp4"]  # a video run that would succeed
+P = ["{d}/photo.png", "--model", "{model}", "--expression", "smile:0.5", "--duration", "0.1s"]  # a photo run
+BAD = [  # (id, command line, message in the one error line, checked before the analysis)
+    ("missing file", ["animate", "{d}/nope.mp4", *V[1:]], "no such file", True),
+    ("directory", ["animate", "{d}", *V[1:]], "is a directory", True),
+    ("not a video", ["animate", "{d}/text.mp4", *V[1:]], "cannot read", True),
+    ("zero bytes", ["animate", "{d}/zero.mp4", *V[1:]], "is empty", True),
+    ("truncated", ["animate", "{d}/truncated.mp4", *V[1:]], "truncated", True),
+    ("no video stream", ["animate", "{d}/audio.m4a", *V[1:]], "no video stream", True),
+    ("unknown AU", ["animate", *V, "--au", "AU99=0.5"], "valid AUs: AU1", True),
+    ("malformed AU edit", ["animate", *V, "--au", "AU12"], "AU12=0.8", True),
+    ("unknown expression", ["animate", *V, "--expression", "grin"], "known: neutral", True),
+    ("malformed JSON curve", ["animate", *V, "--au-curve", "{d}/broken.json"], "malformed JSON", True),
+    ("missing curve file", ["animate", *V, "--au-curve", "{d}/none.json"], "none.json does not exist", True),
+    ("nothing to change", ["animate", "{good}", "--model", "{model}", "-o", "{out}/out.mp4"], "nothing to change", True),
+    ("existing output", ["animate", *V[:-1], "{d}/exists.mp4"], "already exists", True),
+    ("output is the input", ["animate", *V[:-1], "{good}", "-y"], "is the input file", True),
+    ("missing output folder", ["animate", *V[:-1], "{out}/no/out.mp4"], "does not exist", True),
+    ("output a folder", ["animate", *V[:-1], "{d}/folder.mp4"], "is a directory", True),
+    ("unknown output extension", ["animate", *V[:-1], "{out}/out.avi"], "unsupported output extension", True),
+    ("torch zip named .safetensors", ["animate", *V[:1], "--model", "{d}/zip.safetensors", *V[3:]],
+     "zip.safetensors is not a ganivid", True),
+    ("missing model", ["animate", *V[:1], "--model", "{d}/none.safetensors", *V[3:]], "does not exist", True),
+    ("crf out of range", ["animate", *V, "--crf", "99"], "--crf 99 is out of range", True),
+    ("encoder refuses a preset", ["animate", *V, "--preset", "warp9"], "cannot open the libx264", True),
+    ("not a video codec", ["animate", *V, "--codec", "aac"], "'aac' is not a video encoder", True),
+    ("unknown pixel format", ["animate", *V, "--pix-fmt", "yuv9000"], "unknown pixel format", True),
+    ("bad face selection", ["animate", *V, "--faces", "biggest"], "--faces 'biggest'", True),
+    ("no threads", ["animate", *V, "--threads", "0"], "--threads must be at least 1", True),
+    ("no batch", ["animate", *V, "--batch-size", "0"], "batch", True),
+    ("photo: fps 0", ["animate", *P, "-o", "{out}/p.mp4", "--fps", "0"], "--fps must be in (0, 240]", True),
+    ("photo: existing GIF", ["animate", *P, "-o", "{d}/exists.gif"], "already exists", True),
+    ("photo: dry run", ["animate", *P, "-o", "{out}/p.mp4", "--dry-run"], "--dry-run and --stats are for videos", True),
+    ("photo: tiny max side", ["animate", *P, "-o", "{out}/p.gif", "--max-side", "4"], "--max-side", True),
+    ("photo: unknown extension", ["animate", *P, "-o", "{out}/p.txt"], "unsupported output extension", True),
+    ("export a torch zip named .safetensors", ["export", "{d}/zip.safetensors", "-o", "{out}/m.safetensors"],
+     "zip.safetensors is not a ganivid training checkpoint", True),
+    ("export a safetensors model", ["export", "{d}/model.pt", "-o", "{out}/m.safetensors"],
+     "model.pt is an inference model (safetensors)", True),
+]
+
+
+def _fill(arg: str, files: dict[str, Path], out: Path) -> str:
+    return arg.format(**{k: str(v) for k, v in files.items()}, out=str(out))
+
+
+def _listing(*folders: Path) -> dict[str, bytes]:
+    """Every file under `folders` (hidden ones too) with its content: what a run must not change."""
+    return {str(p): p.read_bytes() for f in folders for p in sorted(f.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("name,argv,message,before", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_one_line_and_leaves_nothing(name, argv, message, before, files, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    if before:  # the error must come before any frame is analysed: the analysis would fail loudly
+        import ganivid.analysis
+
+        def tripwire(*a, **kw):
+            raise AssertionError("analysed before refusing")
+
+        monkeypatch.setattr(ganivid.analysis, "analyse_video", tripwire)
+    watched = [files["d"], out] + ([files["ro"]] if files["ro"] != Path("/sys") else [])
+    was = _listing(*watched)
+    result = runner.invoke(app, [_fill(a, files, out) for a in argv])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and _fill(message, files, out) in errors[0], result.stderr
+    assert result.stderr.strip().endswith(errors[0]) and "Traceback" not in result.output
+    assert _listing(*watched) == was  # no output, temporary, track table or dataset; inputs untouched
+
+
+# ---------------------------------------------------------------- unusual inputs that must work
+
+def _ok(argv: list[str]):
+    result = runner.invoke(app, [str(a) for a in argv])
+    assert result.exit_code == 0 and result.exception is None, result.output
+    assert "Traceback" not in result.output and "error" not in result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def exif(files, astronaut) -> tuple[Path, Path]:
+    """An MJPEG AVI and a JPEG whose frames carry EXIF, which FFmpeg hands on as side data PyAV's enum lacks."""
+    packets = _mjpeg_packets([np.roll(astronaut, 2 * i, axis=1) for i in range(4)])
+    d = files["d"] / "exif"
+    d.mkdir()
+    (d / "face.jpg").write_bytes(packets[0])
+    return _mux_packets(d / "face.avi", packets, (512, 512), list(range(4))), d / "face.jpg"
+
+
+def test_frames_with_exif_side_data_are_read(exif, files, tmp_path):
+    from ganivid.video import probe
+
+    avi, jpg = exif
+    with av.open(str(avi)) as c:  # the case itself: side data of a type PyAV cannot name
+        side = next(c.decode(video=0)).side_data
+        assert 31 in {getattr(t, "value", t) for t in side.keys()}  # AV_FRAME_DATA_EXIF
+    assert probe(avi).rotation == probe(jpg).rotation == 0
+    _ok(["animate", avi, "--model", files["model"], "--au", "AU12=1", "-o", tmp_path / "out.mp4", "-q"])
+    assert probe(tmp_path / "out.mp4", count_frames=True).frame_count == 4
+    result = _ok(["annotate", avi, "-o", tmp_path / "dataset", "-q"])
+    assert "dataset holds 0" not in result.stdout
+    _ok(["preview", "frames", jpg, "--model", files["model"], "--au", "AU12=1", "-o", tmp_path / "sheet.png"])
+    assert (tmp_path / "sheet.png").is_file()
+
+
+# ---------------------------------------------------------------- signals and concurrent runs
