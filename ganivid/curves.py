@@ -451,12 +451,16 @@ def load_curves(path: str | Path) -> AUProgram:
             data = json.loads(text)
         except json.JSONDecodeError as ex:
             raise CurveError(f"{label}:{ex.lineno}:{ex.colno}: malformed JSON: {ex.msg}") from None
+        except RecursionError:  # the parsers recurse per level: thousands of [ or { exhaust the stack
+            raise CurveError(f"{label}: nested too deeply to be a curve file") from None
         program = _from_mapping(data, label)
     elif kind == ".toml":
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as ex:
             raise CurveError(f"{label}: malformed TOML: {ex}") from None
+        except RecursionError:
+            raise CurveError(f"{label}: nested too deeply to be a curve file") from None
         program = _from_mapping(data, label)
     else:
         program = _from_csv(text, label)

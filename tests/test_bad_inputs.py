@@ -148,6 +148,8 @@ BAD = [  # (id, command line, message in the one error line, checked before the 
     ("unknown AU", ["animate", *V, "--au", "AU99=0.5"], "valid AUs: AU1", True),
     ("malformed AU edit", ["animate", *V, "--au", "AU12"], "AU12=0.8", True),
     ("unknown expression", ["animate", *V, "--expression", "grin"], "known: neutral", True),
+    ("deeply nested JSON curve", ["animate", *V, "--au-curve", "{d}/deep.json"], "deep.json: nested too deeply", True),
+    ("deeply nested TOML curve", ["animate", *V, "--au-curve", "{d}/deep.toml"], "deep.toml: nested too deeply", True),
     ("malformed JSON curve", ["animate", *V, "--au-curve", "{d}/broken.json"], "malformed JSON", True),
     ("missing curve file", ["animate", *V, "--au-curve", "{d}/none.json"], "none.json does not exist", True),
     ("nothing to change", ["animate", "{good}", "--model", "{model}", "-o", "{out}/out.mp4"], "nothing to change", True),
