@@ -284,7 +284,7 @@ def animate_faces(image: np.ndarray, program, engine, *, times: np.ndarray | Non
     """
     if source_aus not in ("estimate", "none"):
         raise ConfigError(f"--source-aus must be estimate or none, got {source_aus!r}")
-    rate = Fraction(fps).limit_denominator(1001)
+    rate = Fraction(fps).limit_denominator(1001) if 0 < float(fps) <= 240 else Fraction(0)  # NaN, inf: refused
     if not 0 < rate <= 240:
         raise ConfigError(f"--fps must be in (0, 240], got {float(fps):g}")
     if times is None:
@@ -348,6 +348,8 @@ def animate_image(input: str | Path, output: str | Path, curve: str | Path | Non
                           f"({', '.join(CONTAINERS)}), .gif, or an image ({', '.join(FORMATS)})")
     if max_side is not None and max_side < 16:
         raise ConfigError(f"--max-side must be at least 16, got {max_side}")
+    if not 0 < float(fps) <= 240:  # NaN and inf too: before the photo and the model are loaded
+        raise ConfigError(f"--fps must be in (0, 240], got {float(fps):g}")
     program = build_program(curve, au, [expression] if expression else [])
     if program.is_empty:
         raise CurveError("nothing to animate: give --au-curve FILE, --au NAME=VALUE or --expression NAME")

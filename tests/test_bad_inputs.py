@@ -168,6 +168,8 @@ BAD = [  # (id, command line, message in the one error line, checked before the 
     ("bad face selection", ["animate", *V, "--faces", "biggest"], "--faces 'biggest'", True),
     ("no threads", ["animate", *V, "--threads", "0"], "--threads must be at least 1", True),
     ("no batch", ["animate", *V, "--batch-size", "0"], "batch", True),
+    ("photo: fps NaN", ["animate", *P, "-o", "{out}/p.mp4", "--fps", "nan"], "--fps must be in (0, 240], got nan", True),
+    ("photo: fps inf", ["animate", *P, "-o", "{out}/p.mp4", "--fps", "inf"], "--fps must be in (0, 240], got inf", True),
     ("photo: fps 0", ["animate", *P, "-o", "{out}/p.mp4", "--fps", "0"], "--fps must be in (0, 240]", True),
     ("photo: existing GIF", ["animate", *P, "-o", "{d}/exists.gif"], "already exists", True),
     ("photo: dry run", ["animate", *P, "-o", "{out}/p.mp4", "--dry-run"], "--dry-run and --stats are for videos", True),
