@@ -1,8 +1,11 @@
 """The `ganivid` command line: parse options, call the library, print user errors as one line."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated, Callable
 
@@ -19,23 +22,59 @@ app = typer.Typer(
 )
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C raises KeyboardInterrupt, so the same cleanup runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame) -> None:
+    for s in _SIGNALS:  # one cleanup: a second signal must not cut the first one's short
+        signal.signal(s, signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _signals_as_interrupts():
+    """Within the block (main thread only: Python runs handlers there), SIGTERM and SIGHUP
+    raise `Terminated`; the caller's handlers come back after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, _terminate) for s in _SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
 def command(*args, group: typer.Typer | None = None, **kwargs) -> Callable:
     """Register a command whose `GanividError`s become `error: ...` on stderr and exit code 1
-    (on `app`, or on a sub-app `group` such as `preview`)."""
+    (on `app`, or on a sub-app `group` such as `preview`); Ctrl-C, SIGTERM and SIGHUP clean up
+    and exit 128 + the signal's number (130, 143, 129)."""
 
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def wrapper(*a, **kw):
             try:
-                return fn(*a, **kw)
+                with _signals_as_interrupts():
+                    return fn(*a, **kw)
             except GanividError as ex:
                 if os.environ.get("GANIVID_DEBUG") == "1":
                     raise
                 typer.echo(f"error: {ex}", err=True)
                 raise typer.Exit(1) from None
-            except KeyboardInterrupt:
-                typer.echo("error: interrupted", err=True)
-                raise typer.Exit(130) from None
+            except KeyboardInterrupt as ex:
+                signum = getattr(ex, "signum", signal.SIGINT)
+                name = "" if signum == signal.SIGINT else f" ({signal.Signals(signum).name})"
+                typer.echo(f"error: interrupted{name}", err=True)
+                raise typer.Exit(128 + signum) from None
 
         return (group or app).command(*args, **kwargs)(wrapper)
 

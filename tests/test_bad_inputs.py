@@ -249,3 +249,22 @@ def test_frames_with_exif_side_data_are_read(exif, files, tmp_path):
 
 
 # ---------------------------------------------------------------- signals and concurrent runs
+
+@pytest.mark.parametrize("sig", [15, 1], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_clean_up_as_ctrl_c(sig, files, tmp_path):
+    src = _clip(tmp_path / "long.mp4", _noise(400, 320, 240))
+    out = tmp_path / "out" / "long.mp4"
+    out.parent.mkdir()
+    cmd = [sys.executable, "-m", "ganivid", "animate", src, "--model", files["model"], "--au", "AU12=1",
+           "-o", out, "-q", "--detect-every", "100"]
+    proc = subprocess.Popen([str(c) for c in cmd], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.parent.glob(".long.tmp-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # the render has begun once its temporary output exists
+    assert proc.poll() is None, "the run ended before it could be signalled"
+    proc.send_signal(sig)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 128 + sig, err
+    errors = [line for line in err.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and "interrupted" in errors[0] and "Traceback" not in err, err
+    assert not list(out.parent.glob("*.mp4")) and not list(out.parent.glob(".long.tmp-*"))  # no video, no temporary
