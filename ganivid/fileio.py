@@ -38,12 +38,34 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def check_output(path: Path, overwrite: bool, error: type[Exception]) -> None:
-    """Refuse, as `error`, an output whose folder is missing, which is a folder, or which exists
-    without `overwrite`: checked before any work, so a user never waits for a refusal."""
+def same_file(a: Path, b: Path) -> bool:
+    """`a` and `b` name one file (through symlinks and hard links too)."""
+    a, b = Path(a), Path(b)
+    return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+
+
+def check_writable(folder: Path, error: type[Exception]) -> None:
+    """Refuse, as `error`, a folder where no file can be made (read-only, no permission): tried
+    with a temporary file, as the write itself will, so root and read-only mounts are judged right."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".ganivid-check-", dir=folder)
+    except OSError as ex:
+        raise error(f"cannot write in {folder}: {ex.strerror}") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def check_output(path: Path, overwrite: bool, error: type[Exception], source: Path | None = None) -> None:
+    """Refuse, as `error`, an output whose folder is missing or unwritable, which is a folder, which
+    is the input `source`, or which exists without `overwrite`: checked before any work, so a user
+    never waits for a refusal."""
+    path = Path(path)
     if not path.parent.is_dir():
         raise error(f"output folder {path.parent} does not exist")
     if path.is_dir():
         raise error(f"output {path} is a directory")
+    if source is not None and same_file(path, source):
+        raise error(f"output {path} is the input file; choose another output path")
     if path.exists() and not overwrite:
         raise error(f"{path} already exists; pass -y (overwrite=True) to replace it")
+    check_writable(path.parent, error)

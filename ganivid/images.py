@@ -52,14 +52,15 @@ def read_image(path: str | Path) -> np.ndarray:
         raise DataError(f"cannot read {p}: not an image, or damaged ({ex})") from None
 
 
-def check_image_output(path: str | Path, overwrite: bool = True) -> str:
-    """Validate an image output path before any work is done; returns the Pillow format name."""
+def check_image_output(path: str | Path, overwrite: bool = True, source: str | Path | None = None) -> str:
+    """Validate an image output path before any work is done (not the input `source`, a folder
+    that takes files); returns the Pillow format name."""
     p = Path(path)
     fmt = FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise ConfigError(f"unsupported image extension {p.suffix or '(none)'!r} for {p}; "
                           f"use one of {', '.join(FORMATS)}")
-    check_output(p, overwrite, ConfigError)
+    check_output(p, overwrite, ConfigError, None if source is None else Path(source))
     return fmt[0]
 
 
@@ -72,5 +73,8 @@ def write_image(path: str | Path, image: np.ndarray, overwrite: bool = True) -> 
     fmt = check_image_output(p, overwrite)
     options = FORMATS[p.suffix.lower()][1]
     with atomic_path(p) as tmp:
-        Image.fromarray(np.ascontiguousarray(image, np.uint8)).save(tmp, format=fmt, **options)
+        try:
+            Image.fromarray(np.ascontiguousarray(image, np.uint8)).save(tmp, format=fmt, **options)
+        except OSError as ex:  # a full disk, a vanished folder
+            raise ConfigError(f"cannot write {p}: {ex.strerror or ex}") from None
     return p

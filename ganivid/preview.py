@@ -181,7 +181,7 @@ def preview_grid(image: str | Path, output: str | Path, *, aus: Sequence[str] = 
     """
     from ganivid.images import check_image_output, write_image
 
-    check_image_output(output)
+    check_image_output(output, source=image)  # a sheet never replaces its own photo
     idx = [au_index(a) for a in aus]
     if not idx:
         raise ConfigError("--aus: give at least one AU, e.g. AU12,AU25")
@@ -217,7 +217,7 @@ def preview_interpolate(image: str | Path, output: str | Path, *, expression: st
     from ganivid.curves import build_program
     from ganivid.images import check_image_output, write_image
 
-    check_image_output(output)
+    check_image_output(output, source=image)  # a sheet never replaces its own photo
     if not 2 <= steps <= 16:
         raise ConfigError(f"--steps must be between 2 and 16, got {steps}")
     program = build_program(None, au, [expression] if expression else [])
@@ -279,7 +279,7 @@ def preview_sample(image: str | Path, output: str | Path, *, count: int = 16, se
     each panel captioned with its strongest AUs."""
     from ganivid.images import check_image_output, write_image
 
-    check_image_output(output)
+    check_image_output(output, source=image)  # a sheet never replaces its own photo
     if not 1 <= count <= 64:
         raise ConfigError(f"--count must be between 1 and 64, got {count}")
     cols = int(np.ceil(np.sqrt(count + 1)))

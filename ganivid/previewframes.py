@@ -203,7 +203,7 @@ def preview_frames(video: str | Path, output: str | Path, curve: str | Path | No
     from ganivid.video import DECODE_STATS, probe, read_frames_at
 
     output = Path(output)
-    check_image_output(output)
+    check_image_output(output, source=video)
     if source_aus not in ("estimate", "none"):
         raise ConfigError(f"--source-aus must be estimate or none, got {source_aus!r}")
     program = build_program(curve, au, [expression] if expression else [])

@@ -189,11 +189,11 @@ def _video_template(path: Path, size: tuple[int, int], fps: Fraction):
                      rotation=0, display_matrix=None, audio=(), other_streams=())
 
 
-def _check_gif(path: Path, overwrite: bool) -> None:
+def _check_gif(path: Path, overwrite: bool, source: Path | None = None) -> None:
     from ganivid.errors import VideoError
     from ganivid.fileio import check_output
 
-    check_output(path, overwrite, VideoError)
+    check_output(path, overwrite, VideoError, source)
 
 
 def _write_gif(path: Path, frames: Iterator[np.ndarray], fps: Fraction, overwrite: bool) -> None:
@@ -338,9 +338,9 @@ def animate_image(input: str | Path, output: str | Path, curve: str | Path | Non
     input, output = Path(input), Path(output)
     suffix = output.suffix.lower()
     if suffix in FORMATS:
-        check_image_output(output, overwrite)
+        check_image_output(output, overwrite, input)  # -o the photo itself -y would replace it
     elif suffix == ".gif":
-        _check_gif(output, overwrite)
+        _check_gif(output, overwrite, input)
     elif suffix in CONTAINERS:
         _check_target(output, input, overwrite)
     else:

@@ -78,9 +78,7 @@ def _check_target(path: Path, source: Path, overwrite: bool) -> str:
     if fmt is None:
         raise VideoError(f"unsupported output extension {path.suffix or '(none)'!r} for {path}; "
                          f"use one of {', '.join(CONTAINERS)}")
-    if path.resolve() == source.resolve() or (path.exists() and source.exists() and path.samefile(source)):
-        raise VideoError(f"output {path} is the input file; choose another output path")
-    check_output(path, overwrite, VideoError)
+    check_output(path, overwrite, VideoError, source)
     return fmt
 
 

@@ -158,6 +158,7 @@ BAD = [  # (id, command line, message in the one error line, checked before the 
     ("missing output folder", ["animate", *V[:-1], "{out}/no/out.mp4"], "does not exist", True),
     ("output a folder", ["animate", *V[:-1], "{d}/folder.mp4"], "is a directory", True),
     ("unknown output extension", ["animate", *V[:-1], "{out}/out.avi"], "unsupported output extension", True),
+    ("read-only output folder", ["animate", *V[:-1], "{ro}/out.mp4"], "cannot write in {ro}:", True),
     ("torch zip named .safetensors", ["animate", *V[:1], "--model", "{d}/zip.safetensors", *V[3:]],
      "zip.safetensors is not a ganivid", True),
     ("missing model", ["animate", *V[:1], "--model", "{d}/none.safetensors", *V[3:]], "does not exist", True),
@@ -171,14 +172,20 @@ BAD = [  # (id, command line, message in the one error line, checked before the 
     ("photo: fps NaN", ["animate", *P, "-o", "{out}/p.mp4", "--fps", "nan"], "--fps must be in (0, 240], got nan", True),
     ("photo: fps inf", ["animate", *P, "-o", "{out}/p.mp4", "--fps", "inf"], "--fps must be in (0, 240], got inf", True),
     ("photo: fps 0", ["animate", *P, "-o", "{out}/p.mp4", "--fps", "0"], "--fps must be in (0, 240]", True),
+    ("photo onto itself", ["animate", "{d}/photo.jpg", *P[1:], "-o", "{d}/photo.jpg", "-y"], "is the input file", True),
     ("photo: existing GIF", ["animate", *P, "-o", "{d}/exists.gif"], "already exists", True),
     ("photo: dry run", ["animate", *P, "-o", "{out}/p.mp4", "--dry-run"], "--dry-run and --stats are for videos", True),
     ("photo: tiny max side", ["animate", *P, "-o", "{out}/p.gif", "--max-side", "4"], "--max-side", True),
     ("photo: unknown extension", ["animate", *P, "-o", "{out}/p.txt"], "unsupported output extension", True),
+    ("photo: read-only folder", ["animate", *P, "-o", "{ro}/p.png"], "cannot write in {ro}:", True),
     ("export a torch zip named .safetensors", ["export", "{d}/zip.safetensors", "-o", "{out}/m.safetensors"],
      "zip.safetensors is not a ganivid training checkpoint", True),
     ("export a safetensors model", ["export", "{d}/model.pt", "-o", "{out}/m.safetensors"],
      "model.pt is an inference model (safetensors)", True),
+    ("grid into a read-only folder", ["preview", "grid", "{d}/photo.png", "--model", "{model}", "-o", "{ro}/g.png"],
+     "cannot write in {ro}:", True),
+    ("grid onto its photo", ["preview", "grid", "{d}/photo.png", "--model", "{model}", "-o", "{d}/photo.png"],
+     "is the input file", True),
 ]
 
 
@@ -211,6 +218,10 @@ def test_bad_input_is_one_line_and_leaves_nothing(name, argv, message, before, f
     assert len(errors) == 1 and _fill(message, files, out) in errors[0], result.stderr
     assert result.stderr.strip().endswith(errors[0]) and "Traceback" not in result.output
     assert _listing(*watched) == was  # no output, temporary, track table or dataset; inputs untouched
+
+
+def test_the_table_covers_forty_cases():
+    assert len(BAD) >= 40
 
 
 # ---------------------------------------------------------------- unusual inputs that must work
