@@ -16,24 +16,54 @@ def temp_beside(path: Path) -> Path:
     return Path(tmp)
 
 
-def commit(tmp: Path, path: Path) -> None:
+def commit(tmp: Path, path: Path, overwrite: bool = True) -> None:
     """Rename a finished temporary file over `path`, with the permissions a plain open() would
-    give (mkstemp makes files 0600, which would hide users' outputs from everyone else)."""
+    give (mkstemp makes files 0600, which would hide users' outputs from everyone else).
+    Without `overwrite` a file that appeared at `path` meanwhile (another run's) is never
+    replaced: FileExistsError."""
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # fails, atomically, where `path` exists: a rename would replace it
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links (FAT, some shares): check, then rename
+        if os.path.lexists(path):
+            raise FileExistsError(17, "File exists", str(path)) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def appeared(path: Path) -> str:
+    """The message for an output that another run wrote while this one worked."""
+    return f"{path} appeared while this run was writing it (another run?); kept it; pass -y to replace it"
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, overwrite: bool = True, error: type[Exception] | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `path`; it replaces `path` if the block completes and is
-    removed if it raises (Ctrl-C included)."""
+    removed if it raises (Ctrl-C included). With `error`, an unwritable folder and (without
+    `overwrite`) a file that appeared at `path` meanwhile raise it, as one line."""
     path = Path(path)
-    tmp = temp_beside(path)
+    try:
+        tmp = temp_beside(path)
+    except OSError as ex:
+        if error is None:
+            raise
+        raise error(f"cannot write in {path.parent}: {ex.strerror}") from None
     try:
         yield tmp
-        commit(tmp, path)
+        try:
+            commit(tmp, path, overwrite)
+        except FileExistsError:
+            if error is None:
+                raise
+            raise error(appeared(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -72,7 +72,7 @@ def write_image(path: str | Path, image: np.ndarray, overwrite: bool = True) -> 
     p = Path(path)
     fmt = check_image_output(p, overwrite)
     options = FORMATS[p.suffix.lower()][1]
-    with atomic_path(p) as tmp:
+    with atomic_path(p, overwrite, ConfigError) as tmp:
         try:
             Image.fromarray(np.ascontiguousarray(image, np.uint8)).save(tmp, format=fmt, **options)
         except OSError as ex:  # a full disk, a vanished folder

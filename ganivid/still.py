@@ -201,6 +201,7 @@ def _write_gif(path: Path, frames: Iterator[np.ndarray], fps: Fraction, overwrit
     flicker; written beside `path` first, then renamed."""
     from PIL import Image
 
+    from ganivid.errors import VideoError
     from ganivid.fileio import atomic_path
 
     _check_gif(path, overwrite)
@@ -210,7 +211,7 @@ def _write_gif(path: Path, frames: Iterator[np.ndarray], fps: Fraction, overwrit
     def q(a: np.ndarray) -> Image.Image:
         return Image.fromarray(a).quantize(palette=palette, dither=Image.Dither.NONE)
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite, VideoError) as tmp:
         # GIF delays are whole centiseconds: 30 fps plays at 1/0.03 = 33.3 fps.
         q(first).save(tmp, format="GIF", save_all=True, append_images=(q(a) for a in frames),
                       duration=max(20, round(1000 / float(fps), -1)), loop=0, disposal=1)

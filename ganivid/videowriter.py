@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 
 from ganivid.errors import VideoError
-from ganivid.fileio import check_output, commit, temp_beside
+from ganivid.fileio import appeared, check_output, commit, temp_beside
 from ganivid.video import Frame, VideoInfo, _reason, from_upright, open_input
 from ganivid.yuv import MATRICES, PLANES, from_rgb, to_video_frame, with_depth
 
@@ -111,6 +111,7 @@ class VideoWriter:
         self.upright = upright  # frames come turned as a player shows them (read_frames(upright=True))
         self.notices: list[str] = []  # what was changed on the way (re-encoded audio, pix_fmt), also warned
         self.frames_written = 0
+        self.overwrite = overwrite
         self._fmt = _check_target(self.path, template.path, overwrite)
         self._tmp: Path | None = None
         self._out = self._audio_in = None
@@ -390,10 +391,12 @@ class VideoWriter:
             if self._audio_in is not None:
                 self._audio_in.close()
                 self._audio_in = None
-            commit(self._tmp, self.path)
+            commit(self._tmp, self.path, self.overwrite)  # without -y, never over another run's file
             self._tmp = None
         except BaseException as ex:
             self._abort()
+            if isinstance(ex, FileExistsError):
+                raise VideoError(appeared(self.path)) from None
             if isinstance(ex, av.FFmpegError):
                 raise VideoError(f"cannot write {self.path}: {_reason(ex)}") from ex
             raise

@@ -279,3 +279,38 @@ def test_sigterm_and_sighup_clean_up_as_ctrl_c(sig, files, tmp_path):
     errors = [line for line in err.splitlines() if line.startswith("error")]
     assert len(errors) == 1 and "interrupted" in errors[0] and "Traceback" not in err, err
     assert not list(out.parent.glob("*.mp4")) and not list(out.parent.glob(".long.tmp-*"))  # no video, no temporary
+
+
+def test_a_file_that_appears_during_the_run_is_not_replaced_without_y(files, tmp_path, monkeypatch):
+    import ganivid.analysis
+
+    out = tmp_path / "out.mp4"
+    analyse = ganivid.analysis.analyse_video
+
+    def another_run_finishes_meanwhile(*a, **kw):
+        result = analyse(*a, **kw)
+        out.write_bytes(b"the other run's video")
+        return result
+
+    monkeypatch.setattr(ganivid.analysis, "analyse_video", another_run_finishes_meanwhile)
+    result = runner.invoke(app, ["animate", str(files["good"]), "--model", str(files["model"]), "--au", "AU12=1",
+                                 "-o", str(out), "-q"])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert result.exit_code == 1 and len(errors) == 1 and "appeared while this run was writing it" in errors[0]
+    assert out.read_bytes() == b"the other run's video"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+
+
+def test_an_image_that_appears_meanwhile_is_not_replaced_without_y(tmp_path):
+    from ganivid.errors import ConfigError
+    from ganivid.fileio import atomic_path
+
+    target = tmp_path / "sheet.png"
+    with pytest.raises(ConfigError, match="appeared while this run was writing it"):
+        with atomic_path(target, overwrite=False, error=ConfigError) as tmp:
+            tmp.write_bytes(b"ours")
+            target.write_bytes(b"theirs")
+    assert target.read_bytes() == b"theirs" and [p.name for p in tmp_path.iterdir()] == ["sheet.png"]
+    with atomic_path(target, overwrite=True) as tmp:  # -y: replaced
+        tmp.write_bytes(b"ours")
+    assert target.read_bytes() == b"ours"
