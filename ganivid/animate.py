@@ -21,6 +21,7 @@ import numpy as np
 
 from ganivid.aus import AU_NAMES, NUM_AUS
 from ganivid.errors import ConfigError, NoFaceError, VideoError
+from ganivid.reporter import Reporter
 
 if TYPE_CHECKING:  # `import ganivid` stays light: PyAV, dlib and torch load on first use
     from ganivid.video import VideoInfo
@@ -65,62 +66,6 @@ class AnimateResult:
     track_cache: Path | None = None
     cache_reused: bool = False
     generated: int = 0  # crops the generator computed (identical crop + target pairs run once)
-
-
-class _Reporter:
-    """Progress bars and notices on stderr (rich); warnings always, the rest unless quiet."""
-
-    def __init__(self, quiet: bool):
-        from rich.console import Console
-
-        self.quiet = quiet
-        self.console = Console(stderr=True, highlight=False)
-        self.warnings: list[str] = []
-        self.foreign: list[warnings.WarningMessage] = []
-
-    def warn(self, message: str) -> None:
-        if message not in self.warnings:
-            self.warnings.append(message)
-            self.console.print(f"warning: {message}", markup=False, soft_wrap=True)
-
-    def info(self, message: str) -> None:
-        if not self.quiet:
-            self.console.print(message, markup=False, soft_wrap=True)
-
-    def collect(self, caught: list[warnings.WarningMessage]) -> None:
-        """Show warnings raised by ganivid's modules (writer notices, curve clamping) once each."""
-        for w in caught:
-            if issubclass(w.category, UserWarning) and "ganivid" in str(w.filename):
-                self.warn(str(w.message))
-            else:
-                self.foreign.append(w)
-        caught.clear()
-
-    def reissue(self) -> None:
-        """Hand warnings of other libraries back to Python's filters once ours are recorded."""
-        for w in self.foreign:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        self.foreign.clear()
-
-    def progress(self, label: str, total: int | None):
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
-
-        fps = TextColumn("{task.fields[fps]}")
-        p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), fps,
-                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
-                     disable=self.quiet, transient=False)
-        task = p.add_task(label, total=total, fps="")
-        start = time.perf_counter()
-        count = [0]
-
-        def advance() -> None:
-            count[0] += 1
-            if count[0] % 5 == 0 or count[0] == total:
-                rate = count[0] / max(time.perf_counter() - start, 1e-9)
-                p.update(task, advance=5 if count[0] % 5 == 0 else count[0] % 5, fps=f"{rate:.1f} fps")
-
-        return p, advance
 
 
 def default_output(input: Path) -> Path:
@@ -246,16 +191,21 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
     opts = AnimateOptions(curve, tuple(au), expression, model, device, batch_size, faces, detect_every, source_aus,
                           crf, preset, codec, pix_fmt, audio, stats, dry_run, quiet, require_face, overwrite,
                           smooth_edits)
-    reporter = _Reporter(quiet)
+    reporter = Reporter(quiet)
     import cv2
     import torch
 
     # `_run` may lower both: OpenCV's pool and torch's thread count are process-wide
     cv2_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
+    made: list[Path] = []  # files this call made that must not outlive its failure (the track table)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            return _run(Path(input), output, opts, reporter, caught)
+            return _run(Path(input), output, opts, reporter, caught, made)
+    except BaseException:  # errors, Ctrl-C, SIGTERM: a failed run leaves nothing beside its output
+        for path in made:
+            path.unlink(missing_ok=True)
+        raise
     finally:
         cv2.setNumThreads(cv2_threads)
         torch.set_num_threads(torch_threads)
@@ -263,8 +213,22 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
         reporter.reissue()
 
 
-def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _Reporter,
-         caught: list[warnings.WarningMessage]) -> AnimateResult:
+def _check_stats(stats: Path, out: Path, input: Path) -> None:
+    """Refuse a --stats path that cannot be written, or that would replace the input or the output."""
+    from ganivid.fileio import check_writable, same_file
+
+    if stats.is_dir():
+        raise ConfigError(f"--stats {stats} is a folder; give a file name such as {stats / 'stats.csv'}")
+    if not stats.parent.is_dir():
+        raise ConfigError(f"--stats: folder {stats.parent} does not exist")
+    for path, what in ((input, "input"), (out, "output")):
+        if same_file(stats, path):
+            raise ConfigError(f"--stats {stats} is the {what} video; give the table a file of its own (.csv)")
+    check_writable(stats.parent, ConfigError)
+
+
+def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: Reporter,
+         caught: list[warnings.WarningMessage], made: list[Path]) -> AnimateResult:
     """The two passes of `animate`, inside its warning capture."""
     from ganivid.align import Alignment
     from ganivid.analysis import adopt_cache, analyse_video, cache_key, cache_path, check_faces, plan_edits
@@ -277,16 +241,18 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
     info = probe(input)
     program = build_program(o.curve, o.au, o.expression)  # curve errors before any decoding
     check_faces(o.faces)
+    if o.source_aus not in ("estimate", "none"):  # checked by the analysis too, but only at its end
+        raise ConfigError(f"--source-aus must be estimate or none, got {o.source_aus!r}")
     if o.dry_run:
         describe(info, program, o.model, o.device)
         return AnimateResult(None, 0, 0, 0, tuple(reporter.warnings))
     if program.is_empty:
         raise ConfigError("nothing to change: give --au-curve FILE, --au AU12=0.8 or --expression smile:0.7")
     out = Path(output) if output is not None else default_output(info.path)
-    if o.stats is not None and not Path(o.stats).parent.is_dir():
-        raise ConfigError(f"--stats: folder {Path(o.stats).parent} does not exist")
     encode = EncodeOptions(codec=o.codec, crf=o.crf, preset=o.preset, pix_fmt=o.pix_fmt, audio=o.audio)
     writer = VideoWriter(out, info, encode, overwrite=o.overwrite)  # frames stay as stored, turned or not
+    if o.stats is not None:
+        _check_stats(Path(o.stats), out, info.path)
     writer.check()  # encoder settings fail before the analysis, not after it
     t_load = time.perf_counter()
     from ganivid.engine import load_engine
@@ -313,6 +279,8 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: _R
     t0, c0 = time.perf_counter(), time.process_time()
     key = cache_key(info, track_cfg, o.faces)
     cache = cache_path(out, key)
+    if not cache.is_file():
+        made.append(cache)
     for old in out.parent.glob(f".{glob.escape(out.name)}.*.tracks.npz"):
         if old != cache:
             old.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -277,6 +278,17 @@ def annotate(inputs: list[str | Path], out: str | Path, *, size: int = 128, ever
         ConfigError: bad options, or `out` made with other options.
         NoFaceError: the dataset holds no crop at the end.
     """
+    fresh = not Path(out).exists()
+    try:
+        return _annotate(inputs, Path(out), size, every, openface, min_face, workers, progress)
+    except BaseException:  # a folder this run made, holding no crop, is of no use: not left behind
+        if fresh and not any(Path(out).glob("imgs/*.png")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _annotate(inputs: list[str | Path], out: Path, size: int, every: float, openface: str | Path | None,
+              min_face: int, workers: int | None, progress: bool) -> AnnotateSummary:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     if size < 16 or min_face < 1 or every < 0:
@@ -360,5 +372,5 @@ def annotate(inputs: list[str | Path], out: str | Path, *, size: int = 128, ever
         _write_csv(out, entries)
     summary.total_crops = len(entries)
     if not entries:
-        raise NoFaceError(f"no face crop was written to {out}:\n{summary.report()}")
+        raise NoFaceError(f"no face crop was written to {out}: " + "; ".join(summary.report().splitlines()))
     return summary

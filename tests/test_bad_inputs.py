@@ -145,6 +145,8 @@ BAD = [  # (id, command line, message in the one error line, checked before the 
     ("zero bytes", ["animate", "{d}/zero.mp4", *V[1:]], "is empty", True),
     ("truncated", ["animate", "{d}/truncated.mp4", *V[1:]], "truncated", True),
     ("no video stream", ["animate", "{d}/audio.m4a", *V[1:]], "no video stream", True),
+    ("no face, required", ["animate", *V, "--require-face"], "no usable face", False),
+    ("no such face track", ["animate", "{face}", *V[1:], "--faces", "99"], "no face track 99", False),
     ("unknown AU", ["animate", *V, "--au", "AU99=0.5"], "valid AUs: AU1", True),
     ("malformed AU edit", ["animate", *V, "--au", "AU12"], "AU12=0.8", True),
     ("unknown expression", ["animate", *V, "--expression", "grin"], "known: neutral", True),
@@ -159,6 +161,11 @@ BAD = [  # (id, command line, message in the one error line, checked before the 
     ("output a folder", ["animate", *V[:-1], "{d}/folder.mp4"], "is a directory", True),
     ("unknown output extension", ["animate", *V[:-1], "{out}/out.avi"], "unsupported output extension", True),
     ("read-only output folder", ["animate", *V[:-1], "{ro}/out.mp4"], "cannot write in {ro}:", True),
+    ("stats is the output", ["animate", *V, "--stats", "{out}/out.mp4"], "is the output video", True),
+    ("stats is the input", ["animate", *V, "--stats", "{good}"], "is the input video", True),
+    ("stats is a folder", ["animate", *V, "--stats", "{d}/stats"], "is a folder", True),
+    ("stats in a read-only folder", ["animate", *V, "--stats", "{ro}/s.csv"], "cannot write in {ro}:", True),
+    ("bad source AUs", ["animate", *V, "--source-aus", "maybe"], "--source-aus must be estimate or none", True),
     ("torch zip named .safetensors", ["animate", *V[:1], "--model", "{d}/zip.safetensors", *V[3:]],
      "zip.safetensors is not a ganivid", True),
     ("missing model", ["animate", *V[:1], "--model", "{d}/none.safetensors", *V[3:]], "does not exist", True),
@@ -186,6 +193,7 @@ BAD = [  # (id, command line, message in the one error line, checked before the 
      "cannot write in {ro}:", True),
     ("grid onto its photo", ["preview", "grid", "{d}/photo.png", "--model", "{model}", "-o", "{d}/photo.png"],
      "is the input file", True),
+    ("annotate without a face", ["annotate", "{good}", "-o", "{out}/dataset", "-q"], "no face crop was written", False),
 ]
 
 
@@ -278,7 +286,7 @@ def test_sigterm_and_sighup_clean_up_as_ctrl_c(sig, files, tmp_path):
     assert proc.returncode == 128 + sig, err
     errors = [line for line in err.splitlines() if line.startswith("error")]
     assert len(errors) == 1 and "interrupted" in errors[0] and "Traceback" not in err, err
-    assert not list(out.parent.glob("*.mp4")) and not list(out.parent.glob(".long.tmp-*"))  # no video, no temporary
+    assert list(out.parent.iterdir()) == []  # no video, no temporary file, no track table
 
 
 def test_a_file_that_appears_during_the_run_is_not_replaced_without_y(files, tmp_path, monkeypatch):
