@@ -13,24 +13,21 @@ from __future__ import annotations
 import functools
 import io
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 
+from ganivid.audiotracks import LEAD_S, AudioTracks, copies
 from ganivid.errors import VideoError
 from ganivid.fileio import appeared, check_output, commit, temp_beside
-from ganivid.video import Frame, VideoInfo, _reason, from_upright, open_input
+from ganivid.video import Frame, VideoInfo, _reason, from_upright
 from ganivid.yuv import MATRICES, PLANES, from_rgb, to_video_frame, with_depth
 
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 _DEFAULT_CODEC = {"webm": "libvpx-vp9"}  # every other container: libx264
-_AUDIO_FALLBACK = {"webm": ("libopus", 48000)}  # every other container: AAC at the source rate
 _EVEN_420 = {"libx264", "libx265", "h264", "hevc", "mpeg4", "libxvid"}  # 4:2:0 needs even sides
 _CRF_MAX = {"libx264": 51, "libx265": 51, "libvpx-vp9": 63}  # beyond, the encoders clamp without a word
-_NOT_COPIED = {"mp4": {"vorbis"}, "mov": {"vorbis", "opus"}}  # accepted only as experimental
-_AUDIO_LEAD_S = 0.5  # audio muxed this far ahead of the video keeps players' buffers small
 # veryfast halves x264's CPU time per frame against medium (the biggest cost of `animate` after
 # the generator); at CRF 18 files come out ~20% smaller and ~1.2 dB lower in PSNR, still ~40 dB
 # (benchmarks/animate_speed.py measures both). --preset medium buys the dB back.
@@ -114,10 +111,8 @@ class VideoWriter:
         self.overwrite = overwrite
         self._fmt = _check_target(self.path, template.path, overwrite)
         self._tmp: Path | None = None
-        self._out = self._audio_in = None
-        self._audio_iter: Iterator[av.Packet] | None = None
-        self._next_audio: av.Packet | None = None
-        self._audio_map: dict[int, tuple[av.stream.Stream, bool]] = {}  # in index -> (out stream, copy?)
+        self._out = None
+        self._audio: AudioTracks | None = None
         self._durations: dict[int, int] = {}  # pts -> frame duration, for packets leaving the encoder
         self._held: av.Packet | None = None  # last video packet, muxed late to fix the final duration
         self._first_dts: int | None = None
@@ -136,7 +131,8 @@ class VideoWriter:
             self._out = av.open(str(self._tmp), "w", format=self._fmt)
             self._add_video()
             if self.options.audio and self.template.audio:
-                self._add_audio()
+                self._audio = AudioTracks(self._out, self._fmt, self._muxer_options(), self.template, CONTAINERS,
+                                          self._notice)
             self._start()
         except BaseException as ex:
             self._abort()
@@ -152,6 +148,14 @@ class VideoWriter:
             raise VideoError(f"cannot open the {self._settings} encoder: {_reason(ex)}; "
                              "check --codec, --crf, --preset and --pix-fmt") from ex
 
+    def _muxer_options(self) -> dict[str, str]:
+        t = self.template
+        if self._fmt in ("mp4", "mov"):  # index first: plays while downloading
+            return {"movflags": "+faststart", "movie_timescale": str(t.time_base.denominator)}
+        # Matroska starts at 0: FFmpeg would shift every stream by AAC's priming (21 ms) rather
+        # than store the priming packet before 0, and the source's first timestamps would be lost.
+        return {"avoid_negative_ts": "disabled"}
+
     def check(self) -> None:
         """Open the video encoder on a file in memory and close it again: a setting it refuses
         fails now, not after a long analysis pass (notices come when the real file opens)."""
@@ -162,6 +166,8 @@ class VideoWriter:
                 warnings.simplefilter("ignore")
                 self._add_video()
             self._start()
+            for a in self.template.audio if self.options.audio else ():  # tried now, not after the analysis
+                copies(self._fmt, self._muxer_options(), self.template.path, a.index)
         except (av.FFmpegError, ValueError) as ex:
             raise VideoError(f"cannot write {self.path}: {_reason(ex)}") from ex
         finally:
@@ -237,32 +243,8 @@ class VideoWriter:
             s.set_display_matrix(t.display_matrix)
         elif t.rotation:
             s.set_display_rotation(t.rotation)
-        if self._fmt in ("mp4", "mov"):
-            self._out.options["movflags"] = "+faststart"  # index first: plays while downloading
-            self._out.options["movie_timescale"] = str(t.time_base.denominator)
+        self._out.options.update(self._muxer_options())
         self._video = s
-
-    def _add_audio(self) -> None:
-        self._audio_in = open_input(self.template.path)
-        streams = [self._audio_in.streams[a.index] for a in self.template.audio]
-        supported = self._out.supported_codecs - _NOT_COPIED.get(self._fmt, set())
-        for src in streams:
-            name = src.codec_context.codec.canonical_name
-            if name in supported:
-                try:
-                    self._audio_map[src.index] = (self._out.add_stream_from_template(src), True)
-                    continue
-                except ValueError:
-                    pass
-            codec, rate = _AUDIO_FALLBACK.get(self._fmt, ("aac", None))
-            rates = av.Codec(codec, "w").audio_rates or ()
-            rate = rate or (src.rate if src.rate in rates else 48000)
-            out = self._out.add_stream(codec, rate=rate, layout=src.layout.name)
-            self._audio_map[src.index] = (out, False)
-            self._notice(f"audio stream #{src.index} ({name}) cannot be copied into {self.path.suffix}: "
-                         f"re-encoding it as {codec}")
-        self._audio_iter = iter(self._audio_in.demux(*streams))
-        self._next_audio = next(self._audio_iter, None)
 
     @property
     def takes_i420(self) -> bool:
@@ -312,7 +294,8 @@ class VideoWriter:
         self._end_pts = max(self._end_pts or 0, frame.pts + frame.duration)
         try:
             self._mux_video(self._video.encode(vf))
-            self._pump_audio(float((frame.pts - self.template.start_pts) * self.template.time_base) + _AUDIO_LEAD_S)
+            if self._audio is not None:
+                self._audio.pump(float((frame.pts - self.template.start_pts) * self.template.time_base) + LEAD_S)
         except av.FFmpegError as ex:
             raise VideoError(f"cannot write {self.path}: {_reason(ex)}") from ex
         self.frames_written += 1
@@ -340,38 +323,15 @@ class VideoWriter:
         self._out.mux(pkt)
         self._held = None
 
-    def _pump_audio(self, until_s: float | None) -> None:
-        """Mux (copy or re-encode) source audio packets up to `until_s` seconds (None: all)."""
-        while self._next_audio is not None:
-            pkt = self._next_audio
-            ts = pkt.dts if pkt.dts is not None else pkt.pts
-            if until_s is not None and ts is not None and float((ts - (pkt.stream.start_time or 0)) * pkt.time_base) > until_s:
-                return
-            out, copy = self._audio_map[pkt.stream.index]
-            if copy:
-                if pkt.size:  # empty packets only mark the end of the stream
-                    pkt.stream = out
-                    self._out.mux(pkt)
-            else:  # decoding the empty end packet flushes the decoder's last frames
-                for af in pkt.decode():
-                    self._out.mux(out.encode(af))
-            self._next_audio = next(self._audio_iter, None)
-
-    def _finish_audio(self) -> None:
-        self._pump_audio(None)
-        for out, copy in self._audio_map.values():
-            if not copy:
-                self._out.mux(out.encode(None))
-
     def _abort(self) -> None:
         """Close everything quietly and delete the temporary file."""
-        for c in (self._out, self._audio_in):
+        for c in (self._out, self._audio):
             if c is not None:
                 try:
                     c.close()
                 except Exception:  # already failing: the first error is the one to report
                     pass
-        self._out = self._audio_in = None
+        self._out = self._audio = None
         if self._tmp is not None:
             self._tmp.unlink(missing_ok=True)
             self._tmp = None
@@ -384,13 +344,12 @@ class VideoWriter:
             if self.frames_written == 0:
                 raise VideoError(f"no frames were written to {self.path}; nothing saved")
             self._finish_video()
-            if self._audio_map:
-                self._finish_audio()
+            if self._audio is not None:
+                self._audio.finish()
+                self._audio.close()
+                self._audio = None
             self._out.close()
             self._out = None
-            if self._audio_in is not None:
-                self._audio_in.close()
-                self._audio_in = None
             commit(self._tmp, self.path, self.overwrite)  # without -y, never over another run's file
             self._tmp = None
         except BaseException as ex:

@@ -267,6 +267,37 @@ def test_frames_with_exif_side_data_are_read(exif, files, tmp_path):
     assert (tmp_path / "sheet.png").is_file()
 
 
+def test_pcm_audio_into_mp4_is_reencoded_before_the_render(files, tmp_path):
+    from ganivid.video import probe
+
+    src = _clip(tmp_path / "pcm.mkv", _noise(10), audio="pcm_s16le")
+    result = _ok(["animate", src, "--model", files["model"], "--au", "AU12=1", "-o", tmp_path / "out.mp4"])
+    assert "audio stream #1 (pcm_s16le) cannot be copied into .mp4: re-encoding it as aac (.mov, .mkv" in result.stderr
+    assert [a.codec for a in probe(tmp_path / "out.mp4").audio] == ["aac"]
+    _ok(["animate", src, "--model", files["model"], "--au", "AU12=1", "-o", tmp_path / "out.mov", "-q"])
+    assert [a.codec for a in probe(tmp_path / "out.mov").audio] == ["pcm_s16le"]  # kept where it fits
+
+
+def _starts(path: Path) -> tuple[float, float, int, float]:
+    """Seconds of the first video frame and of the first audio packet, and the audio samples a
+    player plays from 0 on and the time of the first of them."""
+    with av.open(str(path)) as c:
+        video = float(next(c.decode(video=0)).time)
+    with av.open(str(path)) as c:
+        packet = next(p for p in c.demux(audio=0) if p.pts is not None)
+        first = round(float(packet.pts * packet.time_base), 3)  # Matroska counts milliseconds
+    with av.open(str(path)) as c:
+        audio = [f for f in c.decode(audio=0) if f.time >= 0]
+    return video, first, sum(f.samples for f in audio), float(audio[0].time)
+
+
+def test_mp4_to_mkv_keeps_the_first_timestamps(files, tmp_path):
+    src = _clip(tmp_path / "aac.mp4", _noise(25), audio="aac")  # AAC's priming packet sits at -21 ms
+    _ok(["animate", src, "--model", files["model"], "--au", "AU12=1", "-o", tmp_path / "out.mkv", "-q"])
+    assert _starts(src) == (0.0, -0.021, 48128, 0.0)
+    assert _starts(tmp_path / "out.mkv") == _starts(src)  # nothing shifted; every sample plays when it did
+
+
 # ---------------------------------------------------------------- signals and concurrent runs
 
 @pytest.mark.parametrize("sig", [15, 1], ids=["SIGTERM", "SIGHUP"])
