@@ -104,6 +104,12 @@ def describe(info: VideoInfo, program, model=None, device: str = "auto") -> None
 
     for line in info.summary():
         say(line)
+    from ganivid.timestamps import count_disordered, notice
+    from ganivid.video import open_input
+
+    with open_input(info.path) as c:  # the packets' pts only: no decoding
+        if n := count_disordered(c, c.streams[info.video_index]):
+            say(notice(info.path.name, n))
     dur = info.duration_s or 0.0
     detector = DlibDetector()
     for f in read_frames_at(info.path, times=[dur * k / 4 for k in range(4)], upright=bool(info.rotation)):

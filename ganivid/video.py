@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import struct
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -20,6 +21,8 @@ import av
 import numpy as np
 
 from ganivid.errors import VideoError
+from ganivid.streamheaders import check_complete, pick_fps, stream_seconds
+from ganivid.timestamps import Retimer, notice
 from ganivid.yuv import grey_of, i420_of, passes_as_planes, rgb_of
 
 
@@ -141,37 +144,6 @@ def _video_stream(container: av.container.InputContainer, path: Path) -> av.vide
     raise VideoError(f"{path} has no video stream")
 
 
-def _tag_seconds(metadata: dict[str, str]) -> float | None:
-    """Matroska's per-stream DURATION tag ("00:00:04.000000000") in seconds."""
-    tag = metadata.get("DURATION") or metadata.get("duration")
-    try:
-        h, m, s = tag.split(":")
-        return int(h) * 3600 + int(m) * 60 + float(s)
-    except (AttributeError, ValueError):
-        return None
-
-
-def _stream_seconds(stream: av.stream.Stream, container: av.container.InputContainer) -> float | None:
-    """Duration of a stream from its header, its DURATION tag or the container, in seconds."""
-    if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    tagged = _tag_seconds(stream.metadata)
-    if tagged is not None:  # the tag is where the stream ends, not how long it lasts
-        return tagged - float((stream.start_time or 0) * stream.time_base)
-    return container.duration / av.time_base if container.duration else None
-
-
-def _pick_fps(stream: av.video.stream.VideoStream) -> Fraction | None:
-    """Average frame rate, snapped to the nominal rate when they agree (keeps 30000/1001 exact)."""
-    avg, base = stream.average_rate, stream.base_rate
-    if avg and base and abs(float(avg / base) - 1) < 2e-3:
-        return Fraction(base)
-    for rate in (avg, stream.guessed_rate, base):
-        if rate:
-            return Fraction(rate)
-    return None
-
-
 def _first_frame_matrix(container: av.container.InputContainer, stream) -> tuple[int, tuple[int, ...] | None]:
     """Rotation and display matrix, read from the first decoded frame's side data."""
     try:
@@ -194,13 +166,6 @@ def _first_frame_matrix(container: av.container.InputContainer, stream) -> tuple
     return (-int(rotate) if rotate and rotate.lstrip("-").isdigit() else 0), None
 
 
-def _check_complete(stream, path: Path) -> None:
-    """Refuse files whose sample table points past the end of the file (cut-off downloads)."""
-    entries = stream.index_entries
-    if len(entries) and max(e.pos + e.size for e in entries) > path.stat().st_size:
-        raise VideoError(f"{path} is truncated: its index points past the end of the file")
-
-
 def probe(path: str | Path, count_frames: bool = False) -> VideoInfo:
     """Describe a video file: streams, size, exact frame rate, time base, duration, rotation, audio.
 
@@ -213,13 +178,13 @@ def probe(path: str | Path, count_frames: bool = False) -> VideoInfo:
     p = Path(path)
     with open_input(p) as c:
         v = _video_stream(c, p)
-        _check_complete(v, p)
-        fps = _pick_fps(v)
+        check_complete(v, p)
+        fps = pick_fps(v)
         if fps is None:
             raise VideoError(f"{p}: the frame rate of the video stream is unknown")
         audio = tuple(
             AudioInfo(a.index, a.codec_context.codec.canonical_name, a.rate, a.channels, a.layout.name,
-                      Fraction(a.time_base), _stream_seconds(a, c))
+                      Fraction(a.time_base), stream_seconds(a, c))
             for a in c.streams.audio
         )
         others = tuple(s.type for s in c.streams if s.type != "audio" and s.index != v.index)
@@ -228,7 +193,7 @@ def probe(path: str | Path, count_frames: bool = False) -> VideoInfo:
         info = dict(path=p, format=c.format.name, video_index=v.index, codec=v.codec_context.codec.canonical_name,
                     width=v.codec_context.width, height=v.codec_context.height, pix_fmt=v.codec_context.pix_fmt,
                     fps=fps, time_base=Fraction(v.time_base), start_pts=start,
-                    duration_s=_stream_seconds(v, c), audio=audio, other_streams=others,
+                    duration_s=stream_seconds(v, c), audio=audio, other_streams=others,
                     colour=tuple(int(getattr(v.codec_context, k)) for k in ("colorspace", "color_primaries", "color_trc")))
         rotation, matrix = _first_frame_matrix(c, v)
     if count_frames and count is None:
@@ -338,8 +303,9 @@ def _with_durations(frames: Iterator[av.VideoFrame], info: VideoInfo, index: int
     end = _end_pts(info)
     prev: av.VideoFrame | None = None
     prev_pts = None
+    retime = Retimer(nominal)  # repeated or backward pts: every frame kept, in order (ganivid.timestamps)
     for f in frames:
-        pts = f.pts if f.pts is not None else (prev_pts + nominal if prev_pts is not None else info.start_pts)
+        pts = retime(f.pts if f.pts is not None else info.start_pts if retime.source is None else retime.source + nominal)
         if prev is not None:
             yield _make_frame(prev, index, prev_pts, pts - prev_pts, info, upright, grey, yuv, luma)
             index += 1
@@ -351,6 +317,8 @@ def _with_durations(frames: Iterator[av.VideoFrame], info: VideoInfo, index: int
         low = 0 if stored else 0.75 * nominal
         last = end - prev_pts if end is not None and low < end - prev_pts <= 4 * nominal else nominal
         yield _make_frame(prev, index, prev_pts, last, info, upright, grey, yuv, luma)
+    if retime.disordered:
+        warnings.warn(notice(info.path.name, retime.disordered))
 
 
 def _make_frame(f: av.VideoFrame, index: int, pts: int, duration: int, info: VideoInfo, upright: bool,
@@ -414,8 +382,8 @@ def read_frames_at(path: str | Path, *, indices: Sequence[int] | None = None,
     for pts in sorted(set(wanted)):
         frames = _frames_from(info, pts, keys)
         try:  # convert while the decoder that made the frame is still open
-            f = next(frames, None)
-            if f is None or f.pts != pts:
+            f = next((x for x in frames if x.pts == pts), None)  # the first, unless pts go back (ganivid.timestamps)
+            if f is None:
                 raise VideoError(f"{info.path}: cannot decode the frame at "
                                  f"{float((pts - info.start_pts) * info.time_base):.3f} s")
             i = bisect.bisect_left(table, pts)

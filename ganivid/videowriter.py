@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,11 +109,13 @@ class VideoWriter:
         self.upright = upright  # frames come turned as a player shows them (read_frames(upright=True))
         self.notices: list[str] = []  # what was changed on the way (re-encoded audio, pix_fmt), also warned
         self.frames_written = 0
+        self.retimed = 0  # frames moved one step of the output's time base later (see `write`)
         self.overwrite = overwrite
         self._fmt = _check_target(self.path, template.path, overwrite)
         self._tmp: Path | None = None
         self._out = None
         self._audio: AudioTracks | None = None
+        self._step = 1  # the output time base's step in template units (`_start`)
         self._durations: dict[int, int] = {}  # pts -> frame duration, for packets leaving the encoder
         self._held: av.Packet | None = None  # last video packet, muxed late to fix the final duration
         self._first_dts: int | None = None
@@ -147,6 +150,7 @@ class VideoWriter:
         except av.FFmpegError as ex:
             raise VideoError(f"cannot open the {self._settings} encoder: {_reason(ex)}; "
                              "check --codec, --crf, --preset and --pix-fmt") from ex
+        self._step = max(1, math.ceil(self._video.time_base / self.template.time_base))  # mkv: 1 ms
 
     def _muxer_options(self) -> dict[str, str]:
         t = self.template
@@ -283,19 +287,22 @@ class VideoWriter:
 
     def write(self, frame: Frame | Prepared) -> None:
         """Encode one frame (RGB, or I420 in stored orientation; or `prepare`d) at its own
-        timestamp; frames must come in increasing pts order."""
+        timestamp; one on or before the previous frame's in the output's time base (a repeated
+        pts; Matroska's 1 ms) is moved one step of it later (`retimed`), so none is lost."""
         if self._out is None:
             raise RuntimeError("VideoWriter.write outside its `with` block")
-        if self._last_pts is not None and frame.pts <= self._last_pts:
-            raise ValueError(f"frame pts {frame.pts} is not after the previous frame's {self._last_pts}")
         vf = (frame if isinstance(frame, Prepared) else self.prepare(frame)).frame
-        self._durations[frame.pts] = frame.duration
-        self._last_pts = frame.pts
-        self._end_pts = max(self._end_pts or 0, frame.pts + frame.duration)
+        pts = frame.pts
+        if self._last_pts is not None and pts < self._last_pts + self._step:
+            pts, self.retimed = self._last_pts + self._step, self.retimed + 1
+            vf.pts = pts
+        self._durations[pts] = max(1, frame.pts + frame.duration - pts)
+        self._last_pts = pts
+        self._end_pts = max(self._end_pts or 0, pts + self._durations[pts])
         try:
             self._mux_video(self._video.encode(vf))
             if self._audio is not None:
-                self._audio.pump(float((frame.pts - self.template.start_pts) * self.template.time_base) + LEAD_S)
+                self._audio.pump(float((pts - self.template.start_pts) * self.template.time_base) + LEAD_S)
         except av.FFmpegError as ex:
             raise VideoError(f"cannot write {self.path}: {_reason(ex)}") from ex
         self.frames_written += 1
@@ -350,6 +357,9 @@ class VideoWriter:
                 self._audio = None
             self._out.close()
             self._out = None
+            if self.retimed:
+                self._notice(f"{self.retimed} frame(s) fell on the previous frame's timestamp in {self.path.suffix}'s "
+                             f"time base ({self._video.time_base}): each moved one step later, none dropped")
             commit(self._tmp, self.path, self.overwrite)  # without -y, never over another run's file
             self._tmp = None
         except BaseException as ex:

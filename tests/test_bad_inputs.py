@@ -267,6 +267,52 @@ def test_frames_with_exif_side_data_are_read(exif, files, tmp_path):
     assert (tmp_path / "sheet.png").is_file()
 
 
+TIMES = {  # pts in 1/25 s, as demuxed
+    "repeated": [0, 1, 2, 2, 3, 4, 5],
+    "a step back": [0, 1, 2, 4, 3, 5, 6],
+    "a run back": [0, 1, 2, 3, 4, 5, 2, 3, 4, 5, 6],
+    "a restarted clock": [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3],
+}
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+@pytest.mark.parametrize("case", list(TIMES))
+def test_frames_whose_timestamps_repeat_or_go_back_are_kept_in_order(case, ext, files, tmp_path):
+    pts = TIMES[case]
+    src = _mux_packets(tmp_path / "in.mkv", _mjpeg_packets(_noise(len(pts)), exif=False), (64, 48), pts, dts_zero=True)
+    with av.open(str(src)) as c:  # the input is what the case says
+        assert [f.pts for f in c.decode(video=0)] == [p * 40 for p in pts]
+    base = ["animate", src, "--model", files["model"], "--au", "AU12=1"]
+    dry = _ok([*base, "--dry-run"])
+    assert "in.mkv: 1 frame(s) with a timestamp not after the previous frame's" in dry.stdout
+    out = tmp_path / f"out{ext}"
+    result = _ok([*base, "-o", out])
+    notes = [line for line in result.stderr.splitlines() if "not after the previous frame's" in line]
+    assert len(notes) == 1 and "1 frame(s)" in notes[0]  # once, with the count
+    with av.open(str(out)) as c:
+        times = [f.time for f in c.decode(video=0)]
+    assert len(times) == len(pts) and all(b > a for a, b in zip(times, times[1:]))
+    assert times[0] == 0 and times[2] == pytest.approx(0.08)  # the frames before the slip keep their times
+    if case == "a restarted clock":  # the run after the jump keeps its own spacing
+        assert np.diff(times[8:]) == pytest.approx([0.04] * 3)
+
+
+def test_frames_closer_than_the_outputs_time_base_are_kept(tmp_path):
+    """Matroska counts milliseconds: 0.5 ms apart in a 1/90000 source, a frame moves one step later."""
+    from ganivid.video import probe, read_frames
+    from ganivid.videowriter import VideoWriter
+
+    src = _clip(tmp_path / "fine.mp4", _noise(4), pts=[0, 45, 3600, 7200], rate=90000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with VideoWriter(tmp_path / "out.mkv", probe(src)) as w:
+            for f in read_frames(src):
+                w.write(f)
+    assert w.retimed == 1 and any("moved one step later" in str(x.message) for x in caught)
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert [f.pts for f in c.decode(video=0)] == [0, 1, 40, 80]
+
+
 def test_pcm_audio_into_mp4_is_reencoded_before_the_render(files, tmp_path):
     from ganivid.video import probe
 
