@@ -54,16 +54,16 @@ def _signals_as_interrupts():
             signal.signal(s, handler)
 
 
-def command(*args, group: typer.Typer | None = None, **kwargs) -> Callable:
+def command(*args, group: typer.Typer | None = None, signals: bool = True, **kwargs) -> Callable:
     """Register a command whose `GanividError`s become `error: ...` on stderr and exit code 1
-    (on `app`, or on a sub-app `group` such as `preview`); Ctrl-C, SIGTERM and SIGHUP clean up
-    and exit 128 + the signal's number (130, 143, 129)."""
+    (on `app`, or on a sub-app `group` such as `preview`); Ctrl-C, and with `signals` SIGTERM
+    and SIGHUP, clean up and exit 128 + the signal's number (130, 143, 129)."""
 
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def wrapper(*a, **kw):
             try:
-                with _signals_as_interrupts():
+                with _signals_as_interrupts() if signals else contextlib.nullcontext():
                     return fn(*a, **kw)
             except GanividError as ex:
                 if os.environ.get("GANIVID_DEBUG") == "1":
@@ -106,7 +106,7 @@ def synth_cmd(
 
 
 # --- train / export ------------------------------------------------------------------------
-@command("train")
+@command("train", signals=False)  # torchrun stops workers with SIGTERM: one in a collective must die at once
 def train_cmd(
     data: Path = typer.Option(..., "--data", "-d", help="Dataset folder: crops + aus.csv, or the GANimation layout."),
     config: str = typer.Option("cpu", "--config", "-c", help="Preset name in training/ (paper, cpu, cpu_paired, ship, tiny) or a .toml file."),
