@@ -166,10 +166,10 @@ def run_child(*args: str) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def pipeline_work(model: str, clip: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """The crops, target AUs and the actor's own AUs `animate` feeds its generator on `clip` (same
-    analysis, smoothed alignments and targets; crops cut from PyAV's RGB frames)."""
-    from ganivid.align import Alignment, crop_face
+def pipeline_work(model: str, clip: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """The crops, target AUs, the actor's own AUs and the crops' landmarks `animate` feeds its
+    generator on `clip` (same analysis, smoothed alignments and targets; crops cut from PyAV's RGB frames)."""
+    from ganivid.align import Alignment, crop_face, crop_landmarks
     from ganivid.analysis import analyse_video, plan_edits
     from ganivid.animate import AnimateOptions
     from ganivid.curves import build_program
@@ -184,16 +184,19 @@ def pipeline_work(model: str, clip: Path) -> tuple[list[np.ndarray], np.ndarray,
     rows: dict[int, list[int]] = {}
     for i in np.flatnonzero(chosen):
         rows.setdefault(int(table.frame[i]), []).append(int(i))
-    crops, aus, own = [], [], []
+    crops, aus, own, marks = [], [], [], []
     for f in read_frames(clip):
         for i in rows.get(f.index, []):
-            crops.append(crop_face(f.image, Alignment(*map(float, table.params[i])), n))
+            al = Alignment(*map(float, table.params[i]))
+            crops.append(crop_face(f.image, al, n))
             aus.append(targets[i])
             own.append(actor[i])
-    return crops, np.stack(aus), np.stack(own)
+            marks.append(crop_landmarks(table.landmarks[i], al, n))
+    return crops, np.stack(aus), np.stack(own), np.stack(marks)
 
 
-def generator_only(model: str, work: tuple[list[np.ndarray], np.ndarray, np.ndarray], workers: int = 1) -> tuple[float, float]:
+def generator_only(model: str, work: tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray],
+                   workers: int = 1) -> tuple[float, float]:
     """(crops/s, CPU ms per crop) of the engine alone, in its batches, on the pipeline's own crops
     and targets (`pipeline_work`): the very work the pipeline's generator does. `workers` > 1 runs
     that many batches at once on one torch thread each, as `animate` does on a CPU with that many
@@ -203,10 +206,10 @@ def generator_only(model: str, work: tuple[list[np.ndarray], np.ndarray, np.ndar
     from ganivid.engine import Engine
 
     eng = Engine.from_checkpoint(model, "cpu")
-    crops, targets, own = work
+    crops, targets, own, marks = work
     b = eng.batch_size
-    eng.edit(crops[:b], targets[:b] * 0.5, own[:b])  # warm-up (allocations), not cached
-    batches = [(crops[i:i + b], targets[i:i + b], own[i:i + b]) for i in range(0, len(crops), b)]
+    eng.edit(crops[:b], targets[:b] * 0.5, own[:b], marks[:b])  # warm-up (allocations), not cached
+    batches = [(crops[i:i + b], targets[i:i + b], own[i:i + b], marks[i:i + b]) for i in range(0, len(crops), b)]
     threads = torch.get_num_threads()
     if workers > 1:
         torch.set_num_threads(1)
@@ -225,7 +228,7 @@ def generator_only(model: str, work: tuple[list[np.ndarray], np.ndarray, np.ndar
 def naive(model: str, clip: Path, out: Path) -> tuple[float, float]:
     """(fps, CPU ms per frame) of the obvious loop: decode, detect + landmarks every frame, estimate, crop, generator
     on one crop, paste, encode, one frame after the other."""
-    from ganivid.align import alignment_from_landmarks, crop_face, paste_back
+    from ganivid.align import alignment_from_landmarks, crop_face, crop_landmarks, paste_back
     from ganivid.aus import expression
     from ganivid.engine import Engine
     from ganivid.estimate import estimate_aus
@@ -246,7 +249,7 @@ def naive(model: str, clip: Path, out: Path) -> tuple[float, float]:
                 target = np.where(smile > 0, smile, own)
                 al = alignment_from_landmarks(d.landmarks)
                 crop = crop_face(image, al, eng.image_size)
-                e = eng.edit([crop], target[None], own[None])[0]
+                e = eng.edit([crop], target[None], own[None], crop_landmarks(d.landmarks, al, eng.image_size)[None])[0]
                 image = paste_back(image, crop, e.image, al, flow=e.flow, warped_crop=e.warped)
             w.write(Frame(f.index, f.pts, f.time_s, f.duration, image))
             n += 1

@@ -57,7 +57,14 @@ def main() -> None:
     rng = np.random.default_rng(0)
     crops = [rng.integers(0, 256, (eng.image_size, eng.image_size, 3), np.uint8) for _ in range(eng.batch_size)]
     own = np.zeros((len(crops), 17), np.float32)
-    eng.edit(crops, np.full((len(crops), 17), 0.1, np.float32), own)  # warm-up
+    from skimage import data
+
+    from ganivid.align import crop_landmarks
+    from ganivid.still import find_faces
+
+    face = find_faces(data.astronaut())[0]  # a real face's landmarks for the random crops' flow prior
+    marks = np.repeat(crop_landmarks(face.landmarks, face.alignment, eng.image_size)[None], len(crops), 0)
+    eng.edit(crops, np.full((len(crops), 17), 0.1, np.float32), own, marks)  # warm-up
     pin = hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
     cases = [("python_25pct", "py", 0.25, False), ("python_100pct", "py", 1.0, False),
              ("memory_100pct", "mem", 1.0, False)]
@@ -77,7 +84,7 @@ def main() -> None:
         cpu, n = time.thread_time(), 0
         for _ in range(10):
             step[0] += 1  # new targets each time: the engine's cache must not answer
-            eng.edit(crops, np.full((len(crops), 17), 0.2 + 1e-4 * step[0], np.float32), own)
+            eng.edit(crops, np.full((len(crops), 17), 0.2 + 1e-4 * step[0], np.float32), own, marks)
             n += len(crops)
         if p:
             stop.set()

@@ -64,9 +64,12 @@ class Reader:
     def _big(crop: np.ndarray) -> np.ndarray:
         return cv2.resize(crop, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
 
+    def landmarks(self, crop: np.ndarray) -> np.ndarray:
+        """The face's 68 landmarks (68, 2) in crop pixels."""
+        return stable_landmarks(self.detector, self._big(crop), self.box, n=9) / UPSCALE
+
     def read(self, crop: np.ndarray) -> np.ndarray:
-        lm = stable_landmarks(self.detector, self._big(crop), self.box, n=9)
-        return estimate_aus(lm)
+        return estimate_aus(self.landmarks(crop) * UPSCALE)
 
 
 def evaluate(model: str, data: str, count: int, seed: int = 0) -> dict:
@@ -78,12 +81,15 @@ def evaluate(model: str, data: str, count: int, seed: int = 0) -> dict:
     pick = np.sort(rng.choice(len(ds), size=min(count, len(ds)), replace=False))
     crops = np.stack([ds.image(int(i)) for i in pick])
     own = np.nan_to_num(ds.aus[pick], nan=0.0)
-    ident = engine.edit(list(crops), own, own)
-    psnrs = [psnr(e.image, c) for e, c in zip(ident, crops)]
-    attention = float(np.mean([e.attention.mean() for e in ident]))
-
     detector = DlibDetector()
     readers = [Reader(detector, c) for c in crops]  # the box of the input face
+    if engine.prior:  # a landmark flow prior needs the crops' landmarks: faces without a box are left out
+        keep = [k for k, r in enumerate(readers) if r.box is not None]
+        crops, own, readers = crops[keep], own[keep], [readers[k] for k in keep]
+    marks = np.stack([r.landmarks(c) for r, c in zip(readers, crops)]) if engine.prior else None
+    ident = engine.edit(list(crops), own, own, marks)
+    psnrs = [psnr(e.image, c) for e, c in zip(ident, crops)]
+    attention = float(np.mean([e.attention.mean() for e in ident]))
     ok = [k for k, r in enumerate(readers) if r.box is not None]
     base = {k: readers[k].read(ident[k].image) for k in ok}
     supported = [n for n, s in zip(AU_NAMES, SUPPORTED) if s]
@@ -93,7 +99,7 @@ def evaluate(model: str, data: str, count: int, seed: int = 0) -> dict:
         targets = np.repeat(own[ok][:, None], len(LEVELS), 1)  # (F, L, 17)
         targets[:, :, j] = LEVELS
         edits = engine.edit([crops[k] for k in ok for _ in LEVELS], targets.reshape(-1, 17),
-                            np.repeat(own[ok], len(LEVELS), 0))
+                            np.repeat(own[ok], len(LEVELS), 0), None if marks is None else np.repeat(marks[ok], len(LEVELS), 0))
         reads = np.stack([readers[k].read(edits[a * len(LEVELS) + b].image)
                           for a, k in enumerate(ok) for b in range(len(LEVELS))]).reshape(len(ok), len(LEVELS), -1)
         ref = np.stack([base[k] for k in ok])[:, None]  # (F, 1, 17)
