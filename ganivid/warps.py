@@ -221,10 +221,12 @@ def warp(image: np.ndarray, landmarks: np.ndarray, moves: dict[str, float]) -> W
     new_lm = dst[:68]
     gap = np.zeros(hw, np.float32)
     if opens:
-        # A stretched lip line is not an open mouth: darken the newly opened gap (the part of
-        # the new inner-lip polygon that the old mouth interior did not warp onto).
-        old_inside = remap(_mouth_mask(hw, src[60:68]), forward)
-        gap = np.clip(_mouth_mask(hw, new_lm[60:68]) - old_inside, 0, 1)
+        # A stretched lip line is not an open mouth: inside the new inner-lip polygon, darken
+        # what the warp stretches (the lips' parting line, the teeth of a parted mouth) by its
+        # stretch, from 1.5x in area (fully from 3x): a new cavity, not stretched lips.
+        (dx_dy, dx_dx), (dy_dy, dy_dx) = (np.gradient(forward[..., k]) for k in (0, 1))  # of the source position
+        stretch = 1 / np.maximum(dx_dx * dy_dy - dx_dy * dy_dx, 1e-3)  # area scale of the warp
+        gap = _mouth_mask(hw, new_lm[60:68]) * np.clip((stretch - 1.5) / 1.5, 0, 1)
         gap = cv2.GaussianBlur(gap, (0, 0), max(0.5, 0.01 * d)) * 0.85
         dark = np.array([45, 20, 20], np.float32)  # shadowed mouth cavity
         out = (out.astype(np.float32) * (1 - gap[..., None]) + dark * gap[..., None]).round().astype(np.uint8)
