@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganivid.align import alignment_from_landmarks, crop_landmarks
+from ganivid.align import alignment_from_landmarks
+from ganivid.align import crop_landmarks as in_crop
 from ganivid.config import load_config
 from ganivid.data import ArrayDataset, open_dataset
 from ganivid.pairs import make_flow_pairs, make_pairs
@@ -33,7 +34,7 @@ def crop_landmarks(root: Path, names: list[str], size: int) -> np.ndarray:
             if line.strip():
                 e = json.loads(line)
                 lm = np.asarray(e["landmarks"], np.float64)
-                by_file[e["file"]] = crop_landmarks(lm, alignment_from_landmarks(lm), size)
+                by_file[e["file"]] = in_crop(lm, alignment_from_landmarks(lm), size)
     else:
         z = np.load(root / "landmarks.npz")
         by_file = dict(zip(z["names"].tolist(), z["landmarks"]))
