@@ -21,9 +21,10 @@ import av
 import numpy as np
 
 from ganivid.errors import VideoError
+from ganivid.otherplanes import other_i420
 from ganivid.streamheaders import check_complete, pick_fps, stream_seconds
 from ganivid.timestamps import Retimer, notice
-from ganivid.yuv import grey_of, i420_of, passes_as_planes, rgb_of
+from ganivid.yuv import from_bt601, grey_of, i420_of, passes_as_planes, rgb_of, to_rgb
 
 
 @dataclass(frozen=True, eq=False)
@@ -328,7 +329,12 @@ def _make_frame(f: av.VideoFrame, index: int, pts: int, duration: int, info: Vid
     turn = upright and info.rotation
     if yuv and not turn and passes_as_planes(f):  # (H*3/2, W): the planes as decoded
         return Frame(index, pts, time_s, duration, i420_of(f), yuv=True, matrix=int(f.colorspace))
-    image, limited = grey_of(f, expand=not luma) if grey else (rgb_of(f), False)
+    # 4:4:4, 4:2:2 (for 4:2:0 output), yuvj and grey: as 4:2:0 planes, not swscale's RGB (a level dark)
+    other = other_i420(f) if not grey and (yuv or f.format.name in ("yuvj420p", "gray")) else None
+    if other is not None and yuv and not turn:
+        return Frame(index, pts, time_s, duration, other, yuv=True, matrix=int(f.colorspace))
+    image, limited = ((from_bt601(to_rgb(other), int(f.colorspace)), False) if other is not None
+                      else grey_of(f, expand=not luma) if grey else (rgb_of(f), False))
     if turn:
         image = to_upright(image, info.rotation)
     return Frame(index, pts, time_s, duration, image, limited=limited)
