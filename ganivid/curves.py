@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from ganivid.aus import AU_NAMES, EXPRESSIONS, NUM_AUS, au_index, expression
+from ganivid.curveforms import EXAMPLES, long_form, no_curves
 from ganivid.errors import CurveError
 
 if sys.version_info >= (3, 11):
@@ -346,10 +347,11 @@ def parse_expression_edit(text: str) -> Curve:
     return make_curve(name, [(0, alpha)], "blend", where=where)
 
 
-def _from_mapping(data: object, label: str) -> AUProgram:
-    """Curves from parsed JSON/TOML data."""
-    if not isinstance(data, dict) or not isinstance(data.get("curves"), list):
-        raise CurveError(f"{label}: expected an object with a \"curves\" list")
+def _from_mapping(data: object, label: str, kind: str = ".json") -> AUProgram:
+    """Curves from parsed JSON/TOML data, long form or short (`ganivid.curveforms`)."""
+    data = long_form(data, label, kind)
+    if not isinstance(data.get("curves"), list):
+        raise CurveError(f"{label}: \"curves\" must be a list; write AU curves as {EXAMPLES[kind]}")
     unknown = set(data) - {"curves", "fps", "comment"}
     if unknown:
         raise CurveError(f"{label}: unknown key {sorted(unknown)[0]!r}; top-level keys are curves, fps, comment")
@@ -453,7 +455,7 @@ def load_curves(path: str | Path) -> AUProgram:
             raise CurveError(f"{label}:{ex.lineno}:{ex.colno}: malformed JSON: {ex.msg}") from None
         except RecursionError:  # the parsers recurse per level: thousands of [ or { exhaust the stack
             raise CurveError(f"{label}: nested too deeply to be a curve file") from None
-        program = _from_mapping(data, label)
+        program = _from_mapping(data, label, kind)
     elif kind == ".toml":
         try:
             data = tomllib.loads(text)
@@ -461,9 +463,11 @@ def load_curves(path: str | Path) -> AUProgram:
             raise CurveError(f"{label}: malformed TOML: {ex}") from None
         except RecursionError:
             raise CurveError(f"{label}: nested too deeply to be a curve file") from None
-        program = _from_mapping(data, label)
+        program = _from_mapping(data, label, kind)
     else:
         program = _from_csv(text, label)
+    if not program.curves:  # "give --au-curve FILE" would tell a user who gave one to give one
+        raise no_curves(label, kind)
     return AUProgram(program.curves, program.fps, str(p))
 
 

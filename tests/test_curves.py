@@ -138,7 +138,7 @@ BAD_FILES = {
     "unknown key": ("b.json", '{"curves": [{"au": "AU12", "key": [[0, 1]]}]}', r"curve 1: unknown key 'key'"),
     "both targets": ("b.json", '{"curves": [{"au": "AU12", "expression": "smile", "keys": [[0, 1]]}]}',
                      "exactly one of"),
-    "no curves": ("b.json", "[1, 2]", 'expected an object with a "curves" list'),
+    "no curves": ("b.json", "[1, 2]", r'b.json: no curves; write AU curves as \{"AU12": \[\[0, 0\], \[2, 0.8\]\]\}, or'),
     "CSV unsorted": ("b.csv", "time,target,value\n0,AU12,0\n2,AU12,1\n1,AU12,0\n", r"b.csv:4: time 1s is not after"),
     "CSV NaN": ("b.csv", "time,au,value\n0,AU12,nan\n", r"b.csv:2: value is 'nan'"),
     "CSV unknown AU": ("b.csv", "time,au,value\n0,AU12,0\n1,AU99,1\n", r"b.csv:3: unknown AU 'AU99'; valid AUs"),

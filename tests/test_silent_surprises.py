@@ -67,3 +67,21 @@ def test_other_layouts_keep_their_brightness(pix_fmt, codec, model, tmp_path):
     got = _limited_luma(out)
     assert len(got) == len(want)
     assert abs(np.mean([g.mean() - w.mean() for g, w in zip(got, want)])) < 0.3
+
+
+@pytest.mark.parametrize("name,text", [
+    ("short.json", '{"AU12": [[0, 0], [1, 1]], "smile": [["0.5s", 0], [2, 0.7]], "fps": 25}'),
+    ("short.toml", 'fps = 25\nAU12 = [[0, 0], [1, 1]]\nsmile = [["0.5s", 0], [2, 0.7]]\n'),
+])
+def test_the_short_curve_form_reads_as_the_long_one(name, text, tmp_path):
+    """`{"AU12": [[0, 0], [1, 1]]}`, the mapping a user writes first: each key an AU or expression."""
+    from ganivid.curves import load_curves
+
+    (tmp_path / "long.json").write_text('{"fps": 25, "curves": [{"au": "AU12", "keys": [[0, 0], [1, 1]]}, '
+                                        '{"expression": "smile", "keys": [["0.5s", 0], [2, 0.7]]}]}')
+    (tmp_path / name).write_text(text)
+    short, long = load_curves(tmp_path / name), load_curves(tmp_path / "long.json")
+    assert [(c.target, c.mode, c.interp, c.times, c.values) for c in short.curves] == \
+        [(c.target, c.mode, c.interp, c.times, c.values) for c in long.curves]
+    t = np.linspace(0, 3, 13)
+    assert np.array_equal(short.evaluate(t), long.evaluate(t)) and short.fps == long.fps == 25
