@@ -84,9 +84,31 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any], keep: int) -> Path:
     return path
 
 
+def _check_file(path: Path, what: str) -> None:
+    """Refuse, naming what it is, a path that is not a regular file: missing, a folder, a device."""
+    if path.is_file():
+        return
+    if not path.exists():
+        raise CheckpointError(f"{what} {path} does not exist")
+    kind = "a folder" if path.is_dir() else "not a regular file (a device or a pipe)"
+    raise CheckpointError(f"{what} {path} is {kind}; give a .safetensors model or a ckpt_*.pt checkpoint file")
+
+
+def _check_au_names(names: tuple[str, ...], path: Path) -> None:
+    """Refuse a model conditioned on another AU list, naming the first AU that differs."""
+    if names == AU_NAMES:
+        return
+    for i, (got, want) in enumerate(zip(names, AU_NAMES)):
+        if got != want:
+            raise CheckpointError(f"{path} is conditioned on {got} as AU {i + 1}, where ganivid uses {want}; "
+                                  f"ganivid's {len(AU_NAMES)} AUs are {' '.join(AU_NAMES)}")
+    extra = names[len(AU_NAMES):] or AU_NAMES[len(names):]
+    which = "has extra AUs" if len(names) > len(AU_NAMES) else "lacks AUs"
+    raise CheckpointError(f"{path} {which} {' '.join(extra)}; ganivid's {len(AU_NAMES)} AUs are {' '.join(AU_NAMES)}")
+
+
 def _torch_load(path: Path) -> Any:
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+    _check_file(path, "checkpoint")
     try:
         with open(path, "rb") as f:  # a file, not a name: torch.load reads any *.safetensors name as safetensors
             if f.read(9)[8:] == b"{":  # safetensors: a 64-bit header length, then its JSON
@@ -183,8 +205,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
         CheckpointError: missing, damaged or foreign file, or weights that do not fit the config.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"model file {path} does not exist")
+    _check_file(path, "model file")
     with open(path, "rb") as f:
         magic = f.read(2)
     if magic == b"PK":  # a torch zip file: a training checkpoint
@@ -202,6 +223,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
                                  json.loads(meta.get("provenance", "{}")), path)
         except (KeyError, json.JSONDecodeError) as ex:
             raise CheckpointError(f"{path} has damaged ganivid metadata ({ex})") from None
+    _check_au_names(info.au_names, path)
     generator = Generator(model)
     _check_weights(generator, weights, path)
     generator.load_state_dict(weights)

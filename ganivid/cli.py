@@ -106,6 +106,15 @@ def synth_cmd(
 
 
 # --- train / export ------------------------------------------------------------------------
+def _check_dataset(data: Path) -> None:
+    """imgs/ without its labels: name both layouts' label files, not only GANimation's pickle."""
+    from ganivid.errors import DataError
+
+    if (data / "imgs").is_dir() and not (data / "aus.csv").exists() and not (data / "aus_openface.pkl").exists():
+        raise DataError(f"dataset folder {data} has imgs/ but no labels: add aus.csv (ganivid's layout; "
+                        "`ganivid annotate` writes it) or aus_openface.pkl (GANimation's)")
+
+
 @command("train", signals=False)  # torchrun stops workers with SIGTERM: one in a collective must die at once
 def train_cmd(
     data: Path = typer.Option(..., "--data", "-d", help="Dataset folder: crops + aus.csv, or the GANimation layout."),
@@ -124,6 +133,8 @@ def train_cmd(
     """Train GANimation on a face dataset (under torchrun: DDP on all processes)."""
     from ganivid.config import parse_override
     from ganivid.train import train_preset
+
+    _check_dataset(data)
 
     overrides = dict(parse_override(s) for s in set_)
     overrides.update({f"train.{k}": v for k, v in
@@ -246,6 +257,17 @@ def _beside(input: Path, output: Path | None, kind: str) -> Path:
     return output if output is not None else input.with_name(f"{input.stem}.{kind}.png")
 
 
+def _check_tracks(tracks: Path | None) -> None:
+    """A --tracks file that is not an .npz (a zip): say what it must be, not numpy's pickle advice."""
+    from ganivid.errors import ConfigError
+
+    if tracks is not None and tracks.is_file():
+        with open(tracks, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                raise ConfigError(f"--tracks {tracks} is not a track table: give the .tracks.npz that "
+                                  "`ganivid animate` writes beside its output")
+
+
 @command("frames", group=preview_app)
 def preview_frames_cmd(
     video: Path = typer.Argument(..., help="Input video."),
@@ -265,6 +287,7 @@ def preview_frames_cmd(
     """Edit only the chosen frames of a video (seeking, no full decode) and lay them out on a sheet."""
     from ganivid.previewframes import preview_frames
 
+    _check_tracks(tracks)
     r = preview_frames(video, _beside(video, output, "preview"), au_curve, au=au, expression=expression, at=at,
                        every=every, faces=faces, source_aus=source_aus, detect_every=detect_every, tracks=tracks,
                        model=model, device=device)

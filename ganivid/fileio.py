@@ -97,5 +97,5 @@ def check_output(path: Path, overwrite: bool, error: type[Exception], source: Pa
     if source is not None and same_file(path, source):
         raise error(f"output {path} is the input file; choose another output path")
     if path.exists() and not overwrite:
-        raise error(f"{path} already exists; pass -y (overwrite=True) to replace it")
+        raise error(f"{path} already exists; pass -y (--overwrite) to replace it")
     check_writable(path.parent, error)

@@ -57,6 +57,8 @@ def check_image_output(path: str | Path, overwrite: bool = True, source: str | P
     that takes files); returns the Pillow format name."""
     p = Path(path)
     fmt = FORMATS.get(p.suffix.lower())
+    if p.is_dir():
+        raise ConfigError(f"output {p} is a directory; give a file name such as {p / 'sheet.png'}")
     if fmt is None:
         raise ConfigError(f"unsupported image extension {p.suffix or '(none)'!r} for {p}; "
                           f"use one of {', '.join(FORMATS)}")

@@ -338,6 +338,8 @@ def animate_image(input: str | Path, output: str | Path, curve: str | Path | Non
     t_start = time.perf_counter()
     input, output = Path(input), Path(output)
     suffix = output.suffix.lower()
+    if output.is_dir():
+        raise ConfigError(f"output {output} is a directory; give a file name such as {output / (input.stem + '.mp4')}")
     if suffix in FORMATS:
         check_image_output(output, overwrite, input)  # -o the photo itself -y would replace it
     elif suffix == ".gif":

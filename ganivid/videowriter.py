@@ -73,6 +73,8 @@ def _has_avx512() -> bool:
 def _check_target(path: Path, source: Path, overwrite: bool) -> str:
     """Validate the output path; returns the container format name."""
     fmt = CONTAINERS.get(path.suffix.lower())
+    if path.is_dir():  # before the extension: "unsupported extension '(none)'" hides what is wrong
+        raise VideoError(f"output {path} is a directory; give a file name such as {path / source.with_suffix('.mp4').name}")
     if fmt is None:
         raise VideoError(f"unsupported output extension {path.suffix or '(none)'!r} for {path}; "
                          f"use one of {', '.join(CONTAINERS)}")

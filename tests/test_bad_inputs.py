@@ -131,6 +131,13 @@ def files(tmp_path_factory, model, astronaut) -> dict[str, Path]:
     torch.save({"generator": {"w": torch.zeros(2)}}, d / "zip.safetensors")  # a torch zip under the wrong name
     cfg = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8)
     save_inference(d / "model.pt", Generator(cfg), cfg)  # safetensors under a checkpoint's name
+    from ganivid.aus import AU_NAMES
+
+    save_inference(d / "au7.safetensors", Generator(cfg), cfg, au_names=tuple("AU7" if n == "AU5" else n for n in AU_NAMES))
+    (d / "empty.json").write_text('{"curves": []}')
+    (d / "header.csv").write_text("time,target,value\n")
+    (d / "smiles.json").write_text('{"smiles": [[0, 1]]}')
+    (d / "imgs" / "imgs").mkdir(parents=True)  # a dataset's images without their labels
     cv2.imwrite(str(d / "photo.jpg"), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
     cv2.imwrite(str(d / "photo.png"), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
     return {"d": d, "good": good, "face": face, "model": model, "ro": _unwritable_folder(d)}
@@ -155,7 +162,7 @@ BAD = [  # (id, command line, message in the one error line, checked before the 
     ("malformed JSON curve", ["animate", *V, "--au-curve", "{d}/broken.json"], "malformed JSON", True),
     ("missing curve file", ["animate", *V, "--au-curve", "{d}/none.json"], "none.json does not exist", True),
     ("nothing to change", ["animate", "{good}", "--model", "{model}", "-o", "{out}/out.mp4"], "nothing to change", True),
-    ("existing output", ["animate", *V[:-1], "{d}/exists.mp4"], "already exists", True),
+    ("existing output", ["animate", *V[:-1], "{d}/exists.mp4"], "already exists; pass -y (--overwrite) to", True),
     ("output is the input", ["animate", *V[:-1], "{good}", "-y"], "is the input file", True),
     ("missing output folder", ["animate", *V[:-1], "{out}/no/out.mp4"], "does not exist", True),
     ("output a folder", ["animate", *V[:-1], "{d}/folder.mp4"], "is a directory", True),
@@ -193,6 +200,18 @@ BAD = [  # (id, command line, message in the one error line, checked before the 
      "cannot write in {ro}:", True),
     ("grid onto its photo", ["preview", "grid", "{d}/photo.png", "--model", "{model}", "-o", "{d}/photo.png"],
      "is the input file", True),
+    ("no curves in a JSON file", ["animate", *V, "--au-curve", "{d}/empty.json"], 'empty.json holds no curves; write them as {{"AU12"', True),
+    ("header-only CSV curve", ["animate", *V, "--au-curve", "{d}/header.csv"], "header.csv holds no curves; write them as a header", True),
+    ("neither curve form", ["animate", *V, "--au-curve", "{d}/smiles.json"], "unknown key 'smiles'; write AU curves as {{", True),
+    ("model a folder", ["animate", *V[:1], "--model", "{d}/stats", *V[3:]], "stats is a folder; give a .safetensors", True),
+    ("model a device", ["animate", *V[:1], "--model", "/dev/null", *V[3:]], "/dev/null is not a regular file", True),
+    ("model of another AU list", ["animate", *V[:1], "--model", "{d}/au7.safetensors", *V[3:]],
+     "is conditioned on AU7 as AU 4, where ganivid uses AU5", True),
+    ("output a folder without extension", ["animate", *V[:-1], "{d}/stats"], "stats is a directory; give a file name such as", True),
+    ("photo: output a folder", ["animate", *P, "-o", "{d}/stats"], "stats is a directory; give a file name such as", True),
+    ("tracks not an npz", ["preview", "frames", "{good}", "--model", "{model}", "--au", "AU12=1", "--tracks",
+                           "{d}/broken.json", "-o", "{out}/s.png"], "broken.json is not a track table", True),
+    ("train on imgs/ without labels", ["train", "--data", "{d}/imgs", "-o", "{out}/run"], "has imgs/ but no labels: add aus.csv", True),
     ("annotate without a face", ["annotate", "{good}", "-o", "{out}/dataset", "-q"], "no face crop was written", False),
 ]
 
