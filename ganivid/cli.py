@@ -163,7 +163,7 @@ def animate_cmd(
     output: Path | None = typer.Option(None, "--output", "-o", help="Output video \\[default: INPUT.animated.EXT]."),
     au_curve: Path | None = typer.Option(None, "--au-curve", help="AU curve file: JSON, CSV or TOML keyframes."),
     au: list[str] = typer.Option([], "--au", help="Constant AU edit NAME=VALUE, e.g. AU12=0.8 (repeatable)."),
-    expression: str | None = typer.Option(None, "--expression", help="Constant named expression NAME[:STRENGTH], e.g. smile:0.7."),
+    expression: list[str] = typer.Option([], "--expression", help="Constant named expression NAME[:STRENGTH], e.g. smile:0.7."),
     overwrite: bool = typer.Option(False, "-y", "--overwrite", help="Replace an existing output."),
     model: Path | None = typer.Option(None, "--model", help="Inference checkpoint \\[default: models/ganivid.safetensors]."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
@@ -182,17 +182,19 @@ def animate_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or notices."),
     require_face: bool = typer.Option(False, "--require-face", help="Fail if no face is found (default: write an unedited copy)."),
     duration: str | None = typer.Option(None, "--duration", help="Photo input: length of the animation, e.g. 4s \\[default: the curve's last keyframe]."),
-    fps: float = typer.Option(30.0, "--fps", help="Photo input: frames per second of the animation."),
-    loop: str = typer.Option("none", "--loop", help="Photo input: none, or pingpong (forward then back)."),
-    repeat: int = typer.Option(1, "--repeat", help="Photo input: play the animation this many times."),
+    fps: float | None = typer.Option(None, "--fps", help="Photo input: frames per second of the animation \\[default: 30]."),
+    loop: str | None = typer.Option(None, "--loop", help="Photo input: none, or pingpong (forward then back) \\[default: none]."),
+    repeat: int | None = typer.Option(None, "--repeat", help="Photo input: play the animation this many times \\[default: 1]."),
     at: str | None = typer.Option(None, "--at", help="Photo input with an image output: curve time to show \\[default: its end]."),
     max_side: int | None = typer.Option(None, "--max-side", help="Photo input: shrink the output to this longer side (small GIFs)."),
 ) -> None:
     """Change the facial expression in a video along AU curves; everything else stays as it was.
     A photo as INPUT becomes a video, a GIF (.gif) or one edited photo (.png, .jpg, .webp)."""
+    from ganivid.cliargs import one_expression, photo_only, shown_warnings
     from ganivid.errors import ConfigError
     from ganivid.images import is_image
 
+    expr = one_expression(expression)
     if threads is not None:
         if threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {threads}")
@@ -205,15 +207,18 @@ def animate_cmd(
         if dry_run or stats is not None:
             raise ConfigError("--dry-run and --stats are for videos; to see a photo's edit first, use "
                               "`ganivid preview interpolate` or `ganivid preview grid`")
-        animate_image(input, output if output is not None else input.with_name(f"{input.stem}.animated.mp4"),
-                      au_curve, au=au, expression=expression, duration=duration, fps=fps, loop=loop, repeat=repeat,
-                      at=at, model=model, device=device, batch_size=batch_size, faces=faces, source_aus=source_aus,
-                      max_side=max_side, crf=crf, preset=preset, codec=codec, pix_fmt=pix_fmt, overwrite=overwrite,
-                      quiet=quiet)
+        with shown_warnings(quiet):
+            animate_image(input, output if output is not None else input.with_name(f"{input.stem}.animated.mp4"),
+                          au_curve, au=au, expression=expr, duration=duration, fps=30.0 if fps is None else fps,
+                          loop=loop or "none", repeat=1 if repeat is None else repeat, at=at, model=model,
+                          device=device, batch_size=batch_size, faces=faces, source_aus=source_aus, max_side=max_side,
+                          crf=crf, preset=preset, codec=codec, pix_fmt=pix_fmt, overwrite=overwrite, quiet=quiet)
         return
+    photo_only({"--duration": duration, "--fps": fps, "--loop": loop, "--repeat": repeat, "--at": at,
+                "--max-side": max_side})
     from ganivid.animate import animate
 
-    animate(input, output, au_curve, au=au, expression=expression, model=model, device=device,
+    animate(input, output, au_curve, au=au, expression=expr, model=model, device=device,
             batch_size=batch_size, faces=faces, detect_every=detect_every, source_aus=source_aus, crf=crf,
             preset=preset, codec=codec, pix_fmt=pix_fmt, audio=not no_audio, stats=stats, dry_run=dry_run,
             quiet=quiet, require_face=require_face, overwrite=overwrite)
@@ -274,7 +279,7 @@ def preview_frames_cmd(
     output: Path | None = typer.Option(None, "--output", "-o", help=_SHEET_HELP + " The AU curves plot is written beside it (*_curves.png)."),
     au_curve: Path | None = typer.Option(None, "--au-curve", help="AU curve file: JSON, CSV or TOML keyframes."),
     au: list[str] = typer.Option([], "--au", help="Constant AU edit NAME=VALUE, e.g. AU12=0.8 (repeatable)."),
-    expression: str | None = typer.Option(None, "--expression", help="Constant named expression NAME[:STRENGTH], e.g. smile:0.7."),
+    expression: list[str] = typer.Option([], "--expression", help="Constant named expression NAME[:STRENGTH], e.g. smile:0.7."),
     at: str | None = typer.Option(None, "--at", help="Frames to show: times and frame numbers, e.g. 0,2.5s,00:00:03,#120 [default: 4 spread out]."),
     every: str | None = typer.Option(None, "--every", help="Show one frame every this long, e.g. 2s."),
     faces: str = typer.Option("largest", "--faces", help="Faces to edit: largest, all, a track id, or ref:IMAGE."),
@@ -288,7 +293,9 @@ def preview_frames_cmd(
     from ganivid.previewframes import preview_frames
 
     _check_tracks(tracks)
-    r = preview_frames(video, _beside(video, output, "preview"), au_curve, au=au, expression=expression, at=at,
+    from ganivid.cliargs import one_expression
+
+    r = preview_frames(video, _beside(video, output, "preview"), au_curve, au=au, expression=one_expression(expression), at=at,
                        every=every, faces=faces, source_aus=source_aus, detect_every=detect_every, tracks=tracks,
                        model=model, device=device)
     typer.echo(f"wrote {r.output} ({r.size[0]}x{r.size[1]}) and {r.curves_plot}")
@@ -318,7 +325,7 @@ def preview_grid_cmd(
 def preview_interpolate_cmd(
     image: Path = typer.Argument(..., help="Photo, or a video with --at."),
     output: Path | None = typer.Option(None, "--output", "-o", help=_SHEET_HELP),
-    expression: str | None = typer.Option(None, "--expression", help="Target expression NAME[:STRENGTH] [default: smile unless --au]."),
+    expression: list[str] = typer.Option([], "--expression", help="Target expression NAME[:STRENGTH] [default: smile unless --au]."),
     au: list[str] = typer.Option([], "--au", help="Target AU NAME=VALUE (repeatable)."),
     steps: int = typer.Option(6, "--steps", help="Columns from alpha = 0 to 1."),
     masks: bool = typer.Option(False, "--masks", help="Add the attention and colour-mask rows."),
@@ -329,10 +336,11 @@ def preview_interpolate_cmd(
     device: DeviceOption = "auto",
 ) -> None:
     """The paper's Fig. 1: from the face's own AUs to a target, alpha from 0 to 1."""
+    from ganivid.cliargs import one_expression
     from ganivid.preview import preview_interpolate
 
     r = preview_interpolate(image, _beside(image, output, "interpolate"),
-                            expression=expression or (None if au else "smile"), au=au, steps=steps, masks=masks,
+                            expression=one_expression(expression) or (None if au else "smile"), au=au, steps=steps, masks=masks,
                             at=at, crops=crops, full=full, model=model, device=device)
     typer.echo(f"wrote {r.output} ({r.size[0]}x{r.size[1]})")
 

@@ -5,6 +5,8 @@ keyframes, with the default mode (set) and interpolation (linear); `fps` and `co
 beside them. It becomes the long form (`{"curves": [...]}`) before any other check."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ganivid.aus import EXPRESSIONS
 from ganivid.errors import CurveError
 
@@ -40,3 +42,12 @@ def long_form(data: object, label: str, kind: str = ".json") -> object:
 def no_curves(label: str, kind: str) -> CurveError:
     """The error for a curve file that holds no curve at all."""
     return CurveError(f"{label} holds no curves; write them as {EXAMPLES.get(kind, EXAMPLES['.json'])}")
+
+
+def check_inline(edits: Sequence) -> None:
+    """Refuse an --au edit that sets an AU an earlier --au edited: the last would silently win."""
+    given: dict[str, str] = {}
+    for c in edits:
+        if c.mode == "set" and c.target in given:
+            raise CurveError(f"{c.where} replaces {given[c.target]} given before it; give {c.target} once")
+        given[c.target] = c.where

@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from ganivid.aus import AU_NAMES, EXPRESSIONS, NUM_AUS, au_index, expression
-from ganivid.curveforms import EXAMPLES, long_form, no_curves
+from ganivid.curveforms import EXAMPLES, check_inline, long_form, no_curves
 from ganivid.errors import CurveError
 
 if sys.version_info >= (3, 11):
@@ -183,8 +183,10 @@ def make_curve(target: str, keys: Sequence[tuple[object, object]], mode: str = "
             if order[i] <= order[i - 1]:
                 raise CurveError(f"{where}, key {i + 1}: time {times[i]} is not after the previous key's "
                                  f"{times[i - 1]}; keyframe times must increase")
-    return Curve(name, is_expr, tuple(times), tuple(values), mode, interp,
-                 _number(strength, "strength", where), _number(goal, "target", where), where)
+    scale = _number(strength, "strength", where)
+    if is_expr and not 0 <= scale <= 1:  # as a value outside [0, 1] is: the targets are clamped
+        warnings.warn(f"{where}: strength {scale:g} is outside [0, 1]; intensities are clamped to [0, 1]", stacklevel=2)
+    return Curve(name, is_expr, tuple(times), tuple(values), mode, interp, scale, _number(goal, "target", where), where)
 
 
 def _pchip(x: np.ndarray, y: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -284,7 +286,9 @@ class AUProgram:
 
     def with_edits(self, au: Iterable[str] = (), expressions: Iterable[str] = ()) -> AUProgram:
         """This program followed by inline edits (`--expression` first, then each `--au`)."""
-        extra = [parse_expression_edit(e) for e in expressions] + [parse_au_edit(a) for a in au]
+        inline = [parse_au_edit(a) for a in au]
+        extra = [parse_expression_edit(e) for e in expressions] + inline
+        check_inline(inline)
         return AUProgram(self.curves + tuple(extra), self.fps, self.source)
 
 

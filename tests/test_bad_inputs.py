@@ -212,6 +212,13 @@ BAD = [  # (id, command line, message in the one error line, checked before the 
     ("tracks not an npz", ["preview", "frames", "{good}", "--model", "{model}", "--au", "AU12=1", "--tracks",
                            "{d}/broken.json", "-o", "{out}/s.png"], "broken.json is not a track table", True),
     ("train on imgs/ without labels", ["train", "--data", "{d}/imgs", "-o", "{out}/run"], "has imgs/ but no labels: add aus.csv", True),
+    ("expression given twice", ["animate", *V, "--expression", "smile:0.5", "--expression", "sad"],
+     "--expression given 2 times (smile:0.5, sad): give one", True),
+    ("AU set twice", ["animate", *V, "--au", "AU12=0.3"], "--au 'AU12=0.3' replaces --au 'AU12=1' given before it", True),
+    ("duration for a video", ["animate", *V, "--duration", "4s"], "--duration is for photo input", True),
+    ("loop and fps for a video", ["animate", *V, "--loop", "pingpong", "--fps", "10"], "--fps, --loop are for photo input", True),
+    ("photo: a day long", ["animate", *P[:-2], "--duration", "100000s", "-o", "{out}/p.mp4"],
+     "--duration 100000s plays 27.8 h (3,000,000 frames at 30 fps); a photo's animation is at most 60 minutes", True),
     ("annotate without a face", ["annotate", "{good}", "-o", "{out}/dataset", "-q"], "no face crop was written", False),
 ]
 
