@@ -233,6 +233,20 @@ def _check_stats(stats: Path, out: Path, input: Path) -> None:
     check_writable(stats.parent, ConfigError)
 
 
+def _warn_unused(info: VideoInfo, program, reporter: Reporter) -> None:
+    """Say what the output will lack or ignore: streams not copied, curves that start after the end."""
+    if info.other_streams:
+        kinds = ", ".join(f"{info.other_streams.count(k)} {k}" for k in dict.fromkeys(info.other_streams))
+        reporter.warn(f"{info.path.name}: its other streams ({kinds}) are not copied; ganivid writes video and "
+                      "audio only (remux them from the input with ffmpeg -map if you need them)")
+    end = info.duration_s
+    for c in program.curves if end else ():
+        first = type(program)((replace(c, times=c.times[:1], values=c.values[:1]),), program.fps).last_time(info.fps)
+        if first > end + 1e-6:
+            reporter.warn(f"{c.where}: its first key, {c.times[0]} ({first:.2f} s), is after the video's end "
+                          f"({end:.2f} s): it changes nothing")
+
+
 def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: Reporter,
          caught: list[warnings.WarningMessage], made: list[Path]) -> AnimateResult:
     """The two passes of `animate`, inside its warning capture."""
@@ -249,6 +263,7 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: Re
     check_faces(o.faces)
     if o.source_aus not in ("estimate", "none"):  # checked by the analysis too, but only at its end
         raise ConfigError(f"--source-aus must be estimate or none, got {o.source_aus!r}")
+    _warn_unused(info, program, reporter)
     if o.dry_run:
         describe(info, program, o.model, o.device)
         return AnimateResult(None, 0, 0, 0, tuple(reporter.warnings))
