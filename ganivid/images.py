@@ -47,9 +47,36 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         with Image.open(p) as im:
             im = ImageOps.exif_transpose(im)  # phone photos store sideways pixels + an EXIF turn
+            if im.mode.startswith("I"):  # 16-bit grey: Pillow's convert("RGB") clips it to white
+                grey = np.round(np.clip(np.asarray(im, np.float64), 0, 65535) / 257).astype(np.uint8)
+                return np.repeat(grey[..., None], 3, axis=2)
             return np.asarray(im.convert("RGB"), np.uint8).copy()
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as ex:
         raise DataError(f"cannot read {p}: not an image, or damaged ({ex})") from None
+
+
+def warn_lost(path: str | Path, output: str | Path) -> None:
+    """Warn about what of the photo at `path` its animation `output` does not keep: the frames of an
+    animated image after its first, the alpha channel, bits beyond 8 per channel."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            frames, mode, info = getattr(im, "n_frames", 1), im.mode, im.info
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return  # read_image says what is wrong with it
+    name = Path(path).name
+    if frames > 1:
+        warnings.warn(f"{name} is animated ({frames} frames): its first frame is used as the photo", stacklevel=2)
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in info:
+        warnings.warn(f"{name} has an alpha channel: {Path(output).name} is opaque (transparent pixels "
+                      "show their stored colour)", stacklevel=2)
+    with open(path, "rb") as f:  # Pillow reads 16-bit RGB PNGs as 8-bit RGB, with no trace of it
+        head = f.read(25)
+    if mode.startswith("I") or (head[:8] == b"\x89PNG\r\n\x1a\n" and head[24:25] == b"\x10"):
+        warnings.warn(f"{name} has more than 8 bits per channel: {Path(output).name} has 8", stacklevel=2)
 
 
 def check_image_output(path: str | Path, overwrite: bool = True, source: str | Path | None = None) -> str:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 LOOPS = ("none", "pingpong")
 MIN_SCORE = 0.3  # dlib HOG detection score below which a box is doubted
+MAX_SECONDS = 3600  # a photo's animation: an hour at 30 fps is already 108,000 generator-edited frames
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,7 @@ def animate_image(input: str | Path, output: str | Path, curve: str | Path | Non
         VideoError, CheckpointError: one-line user errors.
     """
     from ganivid.curves import build_program
-    from ganivid.images import FORMATS, check_image_output, read_image, write_image
+    from ganivid.images import FORMATS, check_image_output, read_image, warn_lost, write_image
     from ganivid.videowriter import CONTAINERS, EncodeOptions, _check_target
 
     t_start = time.perf_counter()
@@ -357,7 +358,12 @@ def animate_image(input: str | Path, output: str | Path, curve: str | Path | Non
     if program.is_empty:
         raise CurveError("nothing to animate: give --au-curve FILE, --au NAME=VALUE or --expression NAME")
     seconds = parse_duration(duration)
+    played = (seconds or 0) * max(1, repeat) * (2 if loop == "pingpong" else 1)  # what would be rendered
+    if played > MAX_SECONDS:
+        raise ConfigError(f"--duration {duration} plays {played / 3600:.1f} h ({round(played * float(fps)):,} frames at "
+                          f"{float(fps):g} fps); a photo's animation is at most {MAX_SECONDS // 60} minutes")
     image = read_image(input)
+    warn_lost(input, output)
     found = find_faces(image, faces)
     from ganivid.engine import load_engine
 

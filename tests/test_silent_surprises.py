@@ -85,3 +85,81 @@ def test_the_short_curve_form_reads_as_the_long_one(name, text, tmp_path):
         [(c.target, c.mode, c.interp, c.times, c.values) for c in long.curves]
     t = np.linspace(0, 3, 13)
     assert np.array_equal(short.evaluate(t), long.evaluate(t)) and short.fps == long.fps == 25
+
+
+def _run(argv: list) -> tuple[int, str]:
+    result = runner.invoke(app, [str(a) for a in argv])
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result.exit_code, result.stderr
+
+
+def _warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("warning: ")]
+
+
+def test_subtitle_and_data_streams_not_copied_are_named(model, tmp_path):
+    (tmp_path / "in.srt").write_text("1\n00:00:00,000 --> 00:00:00,100\nhello\n")
+    src = tmp_path / "subs.mkv"
+    with av.open(str(tmp_path / "in.srt")) as srt, av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        s = c.add_stream_from_template(srt.streams[0])
+        for i, img in enumerate(_smooth(4)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            c.mux(v.encode(f))
+        c.mux(v.encode())
+        for p in srt.demux(srt.streams[0]):
+            if p.size:
+                p.stream = s
+                c.mux(p)
+    for extra in (["--dry-run"], ["-o", tmp_path / "out.mp4", "-q"]):
+        code, err = _run(["animate", src, "--model", model, "--au", "AU12=1", *extra])
+        assert code == 0
+        assert any("subs.mkv: its other streams (1 subtitle) are not copied" in w for w in _warnings(err)), err
+
+
+def test_strength_outside_0_1_warns_as_a_value_does(model, tmp_path):
+    from ganivid.curves import load_curves
+
+    (tmp_path / "s.json").write_text('{"curves": [{"expression": "smile", "mode": "blend", "strength": 5, '
+                                     '"keys": [[0, 0], [1, 1]]}]}')
+    with pytest.warns(UserWarning, match="s.json, curve 1: strength 5 is outside"):
+        load_curves(tmp_path / "s.json")
+    src = _encode(tmp_path / "in.mp4", _smooth(4), "yuv420p")
+    code, err = _run(["animate", src, "--model", model, "--au-curve", tmp_path / "s.json", "--dry-run"])
+    assert code == 0 and any("strength 5 is outside [0, 1]" in w for w in _warnings(err)), err
+
+
+def test_curves_that_start_after_the_end_are_named(model, tmp_path):
+    (tmp_path / "late.json").write_text('{"AU12": [["10s", 0], ["12s", 1]], "AU4": [[0, 0], [1, 1]]}')
+    src = _encode(tmp_path / "in.mp4", _smooth(6), "yuv420p")  # 0.24 s
+    code, err = _run(["animate", src, "--model", model, "--au-curve", tmp_path / "late.json", "--dry-run"])
+    late = [w for w in _warnings(err) if "after the video's end" in w]
+    assert code == 0 and len(late) == 1 and "late.json, curve 1: its first key, 10s (10.00 s)" in late[0], err
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, astronaut) -> Path:
+    from PIL import Image
+
+    d = tmp_path_factory.mktemp("photos")
+    frames = [Image.fromarray(astronaut), Image.fromarray(np.roll(astronaut, 8, axis=1))]
+    frames[0].save(d / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    Image.fromarray(np.dstack([astronaut, np.full(astronaut.shape[:2], 200, np.uint8)])).save(d / "rgba.png")
+    grey16 = (cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257)
+    cv2.imwrite(str(d / "deep.png"), grey16)
+    return d
+
+
+@pytest.mark.parametrize("name,notice", [
+    ("anim.gif", "anim.gif is animated (2 frames): its first frame is used as the photo"),
+    ("rgba.png", "rgba.png has an alpha channel: out.png is opaque"),
+    ("deep.png", "deep.png has more than 8 bits per channel: out.png has 8"),
+])
+def test_what_a_photo_loses_is_said(name, notice, photos, model, tmp_path):
+    code, err = _run(["animate", photos / name, "--model", model, "--expression", "smile:0.5",
+                      "-o", tmp_path / "out.png", "-q"])
+    assert code == 0 and [notice in w for w in _warnings(err)] == [True], err
+    assert (tmp_path / "out.png").is_file()
