@@ -24,7 +24,7 @@ from scipy.optimize import linear_sum_assignment
 from ganivid.align import alignment_from_landmarks
 from ganivid.errors import ConfigError, VideoError
 from ganivid.faces import DlibDetector, _to_rgb, face_encoding
-from ganivid.trackcues import PATCH, CutDetector, changed_outside, covered, patch, search, thumb
+from ganivid.trackcues import PATCH, CutDetector, changed_outside, covered, patch, same_face, search, thumb
 from ganivid.tracktable import DETECTED, INTERPOLATED, TRACKED, TrackTable, _empty
 
 # Landmark-fit box side / crop side. HOG boxes range 0.70-0.83 of the crop; near 0.83 the fit
@@ -321,6 +321,11 @@ class Tracker:
             if taken and _iou(box[None], np.array(taken)).max() > self.cfg.iou_match:
                 continue  # a second box on a face that is already followed
             lm, al, th = self._fit_box(img, box)
+            if (tr := next((k for k in self.live if same_face(al, k.al)), None)) is not None:
+                if states.get(tr.id) != DETECTED:  # its refit drifted off the face: the detection puts it back
+                    tr.hits, tr.template, states[tr.id] = tr.hits + 1, th, DETECTED
+                    self._update(tr, t, lm, al, th, 1.0)
+                continue
             tr = self._revive(t, al)
             if tr is None:
                 tr = _Track(self.next_id, al, lm, t, self.pos, th, score)
@@ -363,7 +368,7 @@ class Tracker:
         order = sorted(self.live, key=lambda tr: (-tr.similarity, tr.id))
         keep: list[_Track] = []
         for tr in order:
-            if keep and _iou(_box(tr.al)[None], np.array([_box(k.al) for k in keep])).max() > 0.5:
+            if any(same_face(tr.al, k.al) for k in keep):
                 self.lost.append(tr)
                 states.pop(tr.id, None)
             else:
