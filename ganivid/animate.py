@@ -234,11 +234,7 @@ def _check_stats(stats: Path, out: Path, input: Path) -> None:
 
 
 def _warn_unused(info: VideoInfo, program, reporter: Reporter) -> None:
-    """Say what the output will lack or ignore: streams not copied, curves that start after the end."""
-    if info.other_streams:
-        kinds = ", ".join(f"{info.other_streams.count(k)} {k}" for k in dict.fromkeys(info.other_streams))
-        reporter.warn(f"{info.path.name}: its other streams ({kinds}) are not copied; ganivid writes video and "
-                      "audio only (remux them from the input with ffmpeg -map if you need them)")
+    """Say which curves change nothing: those that start after the video's end."""
     end = info.duration_s
     for c in program.curves if end else ():
         first = type(program)((replace(c, times=c.times[:1], values=c.values[:1]),), program.fps).last_time(info.fps)

@@ -57,17 +57,19 @@ def _trial(fmt: str, options: tuple[tuple[str, str], ...], source: str, mtime_ns
 
 
 class AudioTracks:
-    """The audio streams of `template` added to the open output `out` (format `fmt`, muxer
-    `options`); `pump` muxes them up to a time, `finish` the rest, `close` lets the source go.
-    `containers` (extension -> format) are the ones a notice may name instead."""
+    """The audio streams of `template` (unless not `audio`) and its subtitle streams added to the
+    open output `out` (format `fmt`, muxer `options`); `pump` muxes them up to a time, `finish` the
+    rest, `close` lets the source go. `containers` (extension -> format) are the ones a notice may
+    name instead. Subtitles are copied where the container takes them, else left out with a
+    notice; other video, data streams (timecodes) and attachments (fonts) are left out with one."""
 
     def __init__(self, out: av.container.OutputContainer, fmt: str, options: Mapping[str, str], template: VideoInfo,
-                 containers: Mapping[str, str], notice: Callable[[str], None]) -> None:
+                 containers: Mapping[str, str], notice: Callable[[str], None], audio: bool = True) -> None:
         self._out = out
         self._in = open_input(template.path)
         self._map: dict[int, tuple[av.stream.Stream, bool]] = {}  # in index -> (out stream, copy?)
-        streams = [self._in.streams[a.index] for a in template.audio]
-        for src in streams:
+        streams = [self._in.streams[a.index] for a in template.audio] if audio else []
+        for src in list(streams):
             if copies(fmt, options, template.path, src.index):
                 try:
                     self._map[src.index] = (out.add_stream_from_template(src), True)
@@ -86,7 +88,25 @@ class AudioTracks:
             where = f" ({', '.join(keep)} would keep it as it is)" if keep else ""
             ext = next((e for e, f in containers.items() if f == fmt), fmt)
             notice(f"audio stream #{src.index} ({name}) cannot be copied into {ext}: re-encoding it as {codec}{where}")
-        self._packets: Iterator[av.Packet] = iter(self._in.demux(*streams))
+        ext = next((e for e, f in containers.items() if f == fmt), fmt)  # after the audio: their order kept
+        for src in self._in.streams:
+            if src.type == "audio" or src.index == template.video_index:
+                continue
+            kind = f"{src.type} stream #{src.index}"
+            if src.type == "subtitle" and copies(fmt, options, template.path, src.index):
+                try:
+                    self._map[src.index] = (out.add_stream_from_template(src), True)
+                    streams.append(src)
+                    continue
+                except ValueError:
+                    pass
+            keep = [e for e, f in containers.items() if f != fmt and src.type == "subtitle"
+                    and copies(f, {}, template.path, src.index)]  # this muxer's options are not theirs
+            context = getattr(src, "codec_context", None)
+            codec = context.codec.canonical_name if context is not None else src.type
+            notice(f"{kind} ({codec}) cannot be copied into {ext}: left out"
+                   + (f" ({', '.join(keep)} would keep it)" if keep else ""))
+        self._packets: Iterator[av.Packet] = iter(self._in.demux(*streams) if streams else ())
         self._next: av.Packet | None = next(self._packets, None)
 
     def pump(self, until_s: float | None) -> None:

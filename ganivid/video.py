@@ -77,7 +77,7 @@ class VideoInfo:
     rotation: int  # degrees counter-clockwise a player turns the stored image
     display_matrix: tuple[int, ...] | None  # FFmpeg's 3x3 display matrix, copied on write
     audio: tuple[AudioInfo, ...]
-    other_streams: tuple[str, ...]  # types of streams ganivid does not carry over
+    other_streams: tuple[str, ...]  # types of the other streams (subtitles are copied where the output takes them)
     # FFmpeg's colour tags (AVColorSpace, AVColorPrimaries, AVColorTransferCharacteristic; 2 =
     # unspecified), copied on write so players show the output's colours as the input's.
     colour: tuple[int, int, int] = (2, 2, 2)
@@ -102,7 +102,7 @@ class VideoInfo:
         for a in self.audio:
             adur = f"{a.duration_s:.3f} s" if a.duration_s is not None else "unknown duration"
             lines.append(f"audio #{a.index}: {a.codec} {a.sample_rate} Hz {a.layout} ({a.channels} ch), {adur}")
-        lines += [f"{kind} stream (not copied)" for kind in self.other_streams]
+        lines += [f"{k} stream ({'copied where the output takes it' if k == 'subtitle' else 'not copied'})" for k in self.other_streams]
         return lines
 
 

@@ -135,9 +135,9 @@ class VideoWriter:
         try:
             self._out = av.open(str(self._tmp), "w", format=self._fmt)
             self._add_video()
-            if self.options.audio and self.template.audio:
+            if (self.options.audio and self.template.audio) or self.template.other_streams:
                 self._audio = AudioTracks(self._out, self._fmt, self._muxer_options(), self.template, CONTAINERS,
-                                          self._notice)
+                                          self._notice, self.options.audio)
             self._start()
         except BaseException as ex:
             self._abort()

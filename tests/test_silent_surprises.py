@@ -95,17 +95,17 @@ def _run(argv: list) -> tuple[int, str]:
 
 
 def _warnings(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("warning: ")]
+    return [line for line in stderr.splitlines() if line.startswith("warning: ") and "no usable face" not in line]
 
 
-def test_subtitle_and_data_streams_not_copied_are_named(model, tmp_path):
-    (tmp_path / "in.srt").write_text("1\n00:00:00,000 --> 00:00:00,100\nhello\n")
+def test_subtitles_are_copied_where_the_container_takes_them(model, tmp_path):
+    (tmp_path / "in.srt").write_text("1\n00:00:00,000 --> 00:00:00,100\nhello\n\n2\n00:00:00,120 --> 00:00:00,160\nworld\n")
     src = tmp_path / "subs.mkv"
     with av.open(str(tmp_path / "in.srt")) as srt, av.open(str(src), "w") as c:
         v = c.add_stream("libx264", rate=25)
         v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
         s = c.add_stream_from_template(srt.streams[0])
-        for i, img in enumerate(_smooth(4)):
+        for i, img in enumerate(_smooth(6)):
             f = av.VideoFrame.from_ndarray(img, format="rgb24")
             f.pts = i
             c.mux(v.encode(f))
@@ -114,10 +114,16 @@ def test_subtitle_and_data_streams_not_copied_are_named(model, tmp_path):
             if p.size:
                 p.stream = s
                 c.mux(p)
-    for extra in (["--dry-run"], ["-o", tmp_path / "out.mp4", "-q"]):
-        code, err = _run(["animate", src, "--model", model, "--au", "AU12=1", *extra])
-        assert code == 0
-        assert any("subs.mkv: its other streams (1 subtitle) are not copied" in w for w in _warnings(err)), err
+    for extra in ([], ["--no-audio"]):  # subtitles are not audio
+        code, err = _run(["animate", src, "--model", model, "--au", "AU12=1", "-o", tmp_path / "out.mkv", "-q", "-y",
+                          *extra])
+        assert code == 0 and not _warnings(err), err
+        with av.open(str(tmp_path / "out.mkv")) as c:
+            cues = [(p.pts, bytes(p)) for p in c.demux(c.streams.subtitles[0]) if p.size]
+        assert cues == [(0, b"hello"), (120, b"world")]
+    code, err = _run(["animate", src, "--model", model, "--au", "AU12=1", "-o", tmp_path / "out.mp4", "-q"])
+    assert code == 0 and _warnings(err) == [
+        "warning: subtitle stream #1 (subrip) cannot be copied into .mp4: left out (.mkv would keep it)"], err
 
 
 def test_strength_outside_0_1_warns_as_a_value_does(model, tmp_path):
