@@ -21,6 +21,7 @@ from ganivid.testclips import background, moving_clip, sprite
 from ganivid.video import from_upright, probe, read_frames
 from ganivid.videowriter import EncodeOptions, VideoWriter
 from gates import Rendezvous
+from videoclips import write_unusable_media
 
 CFG = ModelConfig(image_size=32, conv_dim=8, repeat_num=1, critic_dim=8)
 # Lossless x264 in 4:4:4: every pixel the edit did not touch must come back bit for bit.
@@ -252,17 +253,7 @@ def clips(face, work, model) -> dict[str, Path]:
     d.mkdir()
     good = _cfr(face, work, "bad/good.mp4", n=6)
     empty = write_video(d / "empty.mp4", [background(160, 120)] * 6, list(range(6)), Fraction(1, 25), Fraction(25))
-    trunc = d / "truncated.mp4"
-    trunc.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    (d / "zero.mp4").write_bytes(b"")
-    (d / "text.mp4").write_text("this is not a video\n")
-    with av.open(str(d / "audio.m4a"), "w") as out:  # an audio-only file
-        a = out.add_stream("aac", rate=48000, layout="mono")
-        for s0 in range(0, 48000, 1024):
-            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            af.sample_rate, af.pts = 48000, s0
-            out.mux(a.encode(af))
-        out.mux(a.encode())
+    write_unusable_media(d, good)
     (d / "exists.mp4").write_bytes(b"keep me")
     (d / "broken.json").write_text('{"curves": [\n  {"au": "AU12", "keys": [[0, 0], [1, 0.5]]\n]}\n')
     (d / "negative.json").write_text('{"curves": [{"au": "AU12", "keys": [[-1, 0], [1, 0.5]]}]}')
@@ -270,7 +261,7 @@ def clips(face, work, model) -> dict[str, Path]:
     (d / "nan.json").write_text('{"curves": [{"au": "AU12", "keys": [[0, NaN]]}]}')
     (d / "unknown.toml").write_text('[[curves]]\nau = "AU99"\nkeys = [[0, 0.5]]\n')
     other = save_inference(d / "other.safetensors", Generator(CFG), CFG, crop_spec="ffhq-1024")
-    return {"good": good, "empty": empty, "truncated": trunc, "dir": d, "other_model": other, "model": model}
+    return {"good": good, "empty": empty, "truncated": d / "truncated.mp4", "dir": d, "other_model": other, "model": model}
 
 
 def _run(args: list[str]):

@@ -23,6 +23,7 @@ import torch
 from typer.testing import CliRunner
 
 from ganivid.cli import app
+from videoclips import write_unusable_media
 
 runner = CliRunner()
 
@@ -110,17 +111,7 @@ def files(tmp_path_factory, model, astronaut) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("inputs")
     good = _clip(d / "good.mp4", _noise(6))
     face = _clip(d / "face.mp4", moving_clip(sprite(astronaut), n_frames=4, fps=25.0, size=(320, 240)).frames)
-    trunc = d / "truncated.mp4"
-    trunc.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    (d / "zero.mp4").write_bytes(b"")
-    (d / "text.mp4").write_text("this is not a video\n")
-    with av.open(str(d / "audio.m4a"), "w") as out:  # audio only
-        a = out.add_stream("aac", rate=48000, layout="mono")
-        for s0 in range(0, 48000, 1024):
-            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            af.sample_rate, af.pts = 48000, s0
-            out.mux(a.encode(af))
-        out.mux(a.encode())
+    write_unusable_media(d, good)
     (d / "exists.mp4").write_bytes(b"keep me")
     (d / "exists.gif").write_bytes(b"keep me")
     (d / "deep.json").write_text("[" * 100_000 + "]" * 100_000)

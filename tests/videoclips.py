@@ -73,3 +73,18 @@ def decoded_samples(path: Path) -> list[tuple[str, int, int]]:
             result.append((a.codec_context.name, a.rate, sum(f.samples for f in c.decode(a))))
             c.seek(0)
     return result
+
+
+def write_unusable_media(d: Path, good: Path) -> None:
+    """Beside a good clip, files no video reader can use: truncated.mp4 (its first half), zero.mp4
+    (empty), text.mp4 (text) and audio.m4a (one second of silent AAC, no video)."""
+    (d / "truncated.mp4").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (d / "zero.mp4").write_bytes(b"")
+    (d / "text.mp4").write_text("this is not a video\n")
+    with av.open(str(d / "audio.m4a"), "w") as out:
+        a = out.add_stream("aac", rate=48000, layout="mono")
+        for s0 in range(0, 48000, 1024):
+            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            af.sample_rate, af.pts = 48000, s0
+            out.mux(a.encode(af))
+        out.mux(a.encode())
