@@ -28,7 +28,8 @@ from ganivid.aus import AU_NAMES
 from ganivid.checkpoint import (check_same_model, list_checkpoints, load_checkpoint, rng_state,
                                 save_checkpoint, save_inference, set_rng_state)
 from ganivid.config import ModelConfig, TrainConfig, load_config
-from ganivid.data import BatchLoader, FaceDataset, make_batch, open_dataset, to_images
+from ganivid.batches import BatchLoader, make_batch
+from ganivid.data import FaceDataset, open_dataset, to_images
 from ganivid.errors import CheckpointError, ConfigError, DataError
 from ganivid.losses import (CriticLoss, GeneratorLoss, attention_loss, au_loss, critic_loss, flow_loss,
                             flow_smoothness, fold_penalty, generator_loss, gradient_penalty, pair_loss)

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from ganivid.aus import AU_NAMES
-from ganivid.data import (ArrayDataset, BatchLoader, FolderDataset, GanimationDataset, make_batch,
-                          open_dataset, to_images, to_tensor)
+from ganivid.batches import BatchLoader, make_batch
+from ganivid.data import ArrayDataset, FolderDataset, GanimationDataset, open_dataset, to_images, to_tensor
 from ganivid.errors import DataError
 
 OPENFACE = ["AU01_r", "AU02_r", "AU04_r", "AU05_r", "AU06_r", "AU07_r", "AU09_r", "AU10_r", "AU12_r",
