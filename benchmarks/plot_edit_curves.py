@@ -27,7 +27,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     rows = [json.loads(s) for s in args.results.read_text().splitlines() if s.strip()]
-    fig, axes = plt.subplots(1, len(REQUESTS), figsize=(3.2 * len(REQUESTS), 3.2), sharey=True)
+    fig, axes = plt.subplots(1, len(REQUESTS), figsize=(3.2 * len(REQUESTS), 3.8), sharey=True)
     runs = sorted({r["run"] for r in rows if "train_cpu_min" in r}, key=lambda n: min(
         r["train_cpu_min"] for r in rows if r["run"] == n))
     summary = {}
@@ -44,8 +44,8 @@ def main() -> None:
         ax.set_title(name)
         ax.set_xlabel("training CPU-minutes")
     axes[0].set_ylabel("MediaPipe reading, median change")
-    axes[-1].legend(fontsize=7)
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     fig.savefig(args.output, dpi=90)
     print(json.dumps({"benchmark": "plot_edit_curves", "output": str(args.output), "last_reading": summary}))
 
