@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ganivid.align import warp_by_flow
 from ganivid.aus import AU_NAMES, NUM_AUS
 from ganivid.data import ArrayDataset
 from ganivid.estimate import estimate_aus
-from ganivid.warps import MOVES, remap, warp, warp_face
+from ganivid.warps import MOVES, warp, warp_face
 
 # Moves that can be combined: at most one per region, so brows never go up and down at once.
 REGIONS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -106,8 +107,7 @@ def make_flow_pair(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Gene
     for name, s in moves.items():
         change[AU_NAMES.index(name)] = sign * s
     # What the warp leaves unexplained (the darkened cavity, an eye reopened from a closed lid).
-    ident = np.stack(np.meshgrid(np.arange(size[1], dtype=np.float32), np.arange(size[0], dtype=np.float32)), -1)
-    miss = np.abs(remap(x, ident + flow).astype(np.float32) - t).max(-1)
+    miss = np.abs(warp_by_flow(x, flow).astype(np.float32) - t).max(-1)
     gap = np.clip(miss / 40.0, 0, 1)
     return x, yx, t, yt, flow, gap, change
 

@@ -110,9 +110,10 @@ def pair_warmup_loss(generator: torch.nn.Module, x: torch.Tensor, batch: dict[st
     device = x.device
     x_t, y_t = batch["x_t"].to(device), batch["y_t"].to(device)
     known = model.flow and "flow_t" in batch
+    flow_t = batch["flow_t"].to(device) if known else None
     cond = batch["c"].to(device) if known and model.condition == "change" else condition(model, y_t, batch["y"].to(device))
     # On warp pairs the landmark prior is the pair's own flow: the residual learns 0, A and C the rest.
-    outputs = generator(x, cond, batch["flow_t"].to(device)) if model.flow_prior else generator(x, cond)
+    outputs = generator(x, cond, flow_t) if model.flow_prior else generator(x, cond)
     edited, _ = compose(outputs, x)
     color, attention = outputs[0], outputs[1]
     keep = (1 - F.max_pool2d((batch["gap"].to(device) > 0.1).float(), 3, 1, 1)) if known else None
@@ -120,7 +121,7 @@ def pair_warmup_loss(generator: torch.nn.Module, x: torch.Tensor, batch: dict[st
                      cfg.lambda_pair_attention, edit_weight=cfg.pair_edit_weight, keep=keep)
     if known:
         flow = outputs[2]
-        pair = pair + cfg.lambda_flow * flow_loss(flow, batch["flow_t"].to(device), cfg.pair_edit_weight)
+        pair = pair + cfg.lambda_flow * flow_loss(flow, flow_t, cfg.pair_edit_weight)
         pair = pair + cfg.lambda_flow_smooth * flow_smoothness(flow) + cfg.lambda_flow_fold * fold_penalty(flow)
     attn = cfg.lambda_a * attention_loss(attention.float(), cfg.lambda_tv)
     zero = torch.zeros((), device=x.device)
@@ -170,13 +171,13 @@ def write_samples(path: Path, generator: Generator, fixed: dict[str, torch.Tenso
     if model.flow and "c" in fixed and model.condition == "change":
         prior = (fixed["flow_t"].to(device),) if model.flow_prior else ()
         outputs = generator(x, fixed["c"].to(device), *prior)
+        x_g, _ = compose(outputs, x)
         last = fixed["x_t"].to(device)
     else:
         y_g = y.roll(1, 0)  # another sample's AUs
         outputs = generator(x, condition(model, y_g, y))
         x_g, _ = compose(outputs, x)
         last, _ = compose(generator(x_g, condition(model, y, y_g)), x_g)
-    x_g, _ = compose(outputs, x)
     color, attention = outputs[0], outputs[1]
     rows = [x, x_g, attention.expand_as(x) * 2 - 1, color, last]
     grid = np.concatenate([np.concatenate(list(to_images(r)), axis=1) for r in rows], axis=0)
