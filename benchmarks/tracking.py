@@ -69,8 +69,10 @@ def second_diff(c: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.hypot(*acc.T) * np.mean(dt) ** 2
 
 
-def evaluate(clip: tc.Clip, raw, smoothed) -> dict:
-    """Errors, jitter terms, id switches and coverage of one clip."""
+def evaluate(clip: tc.Clip, raw, smoothed, truth=None) -> dict:
+    """Errors, jitter terms, id switches and coverage of one clip; `truth(frame, name)` gives the
+    true (cx, cy, ...) of a face (default: the alignment of its true 68 landmarks)."""
+    truth = truth or (lambda f, name: alignment_from_landmarks(clip.truth[f][name]).as_array())
     err, err_raw, jit_s, jit_r, noise_s, noise_r, switches, seen, total = [], [], [], [], [], [], 0, 0, 0
     for name, pairs in match(clip, raw).items():
         # A new id after a true scene cut is by design (cuts reset tracks), not a switch.
@@ -84,20 +86,36 @@ def evaluate(clip: tc.Clip, raw, smoothed) -> dict:
                 continue
             if len(run) > 2:
                 rows = [r for _, r in run]
-                truth = np.array([alignment_from_landmarks(clip.truth[f][name]).as_array()[:2] for f, _ in run])
+                true = np.array([truth(f, name)[:2] for f, _ in run])
                 iod = np.array([np.linalg.norm(clip.truth[f][name][RIGHT_EYE].mean(0) - clip.truth[f][name][LEFT_EYE].mean(0))
                                 for f, _ in run])
                 cs, cr = smoothed.params[rows, :2], raw.params[rows, :2]
-                err += list(np.hypot(*(cs - truth).T) / iod)
-                err_raw += list(np.hypot(*(cr - truth).T) / iod)
+                err += list(np.hypot(*(cs - true).T) / iod)
+                err_raw += list(np.hypot(*(cr - true).T) / iod)
                 t = raw.time_s[rows]
                 jit_s += list(second_diff(cs, t))
                 jit_r += list(second_diff(cr, t))
-                noise_s += list(second_diff(cs - truth, t))
-                noise_r += list(second_diff(cr - truth, t))
+                noise_s += list(second_diff(cs - true, t))
+                noise_r += list(second_diff(cr - true, t))
             run = [(f, r)] if r is not None else []
     return dict(err=err, err_raw=err_raw, jit_s=jit_s, jit_r=jit_r, noise_s=noise_s, noise_r=noise_r,
                 switches=switches, seen=seen, total=total)
+
+
+def quality(res: dict[str, dict]) -> dict:
+    """The printed quality figures of `evaluate`'s results per clip."""
+    cat = lambda k: np.concatenate([np.asarray(r[k], float) for r in res.values()])
+    return {
+        "align_err_median": round(float(np.median(cat("err"))), 4), "align_err_p95": round(float(np.percentile(cat("err"), 95)), 4),
+        "align_err_raw_median": round(float(np.median(cat("err_raw"))), 4),
+        "align_err_raw_p95": round(float(np.percentile(cat("err_raw"), 95)), 4),
+        "align_err_median_per_clip": {k: round(float(np.median(r["err"])), 4) for k, r in res.items()},
+        "jitter_ratio": round(float(cat("jit_s").mean() / cat("jit_r").mean()), 3),
+        "noise_jitter_ratio": round(float(cat("noise_s").mean() / cat("noise_r").mean()), 3),
+        "jitter_ratio_per_clip": {k: round(float(np.mean(r["jit_s"]) / np.mean(r["jit_r"])), 3) for k, r in res.items()},
+        "id_switches": {k: r["switches"] for k, r in res.items()},
+        "face_frames_fraction": {k: round(r["seen"] / max(r["total"], 1), 3) for k, r in res.items()},
+    }
 
 
 def costs(frames, every: TrackConfig, cfg: TrackConfig, repeat: int = 3) -> dict[str, float]:
@@ -164,7 +182,6 @@ def main() -> None:
     for name, clip in clips.items():
         raw = analyse(clip, cfg)
         res[name] = evaluate(clip, raw, smooth(raw))
-    cat = lambda k: np.concatenate([np.asarray(r[k], float) for r in res.values()])
     # The baseline is the same tracker with the detector on every frame (no stretch, no skip); the
     # bare baseline skips everything but the detector and one landmark fit per box.
     every = TrackConfig(detect_every=1, sure_stretch=1, skip_unchanged=False)
@@ -189,15 +206,7 @@ def main() -> None:
                        "speedup_vs_bare": round(float(c0 / ck), 2)}
     out = {
         "benchmark": "tracking", "clips": {k: len(c.frames) for k, c in clips.items()}, "detect_every": args.every,
-        "align_err_median": round(float(np.median(cat("err"))), 4), "align_err_p95": round(float(np.percentile(cat("err"), 95)), 4),
-        "align_err_raw_median": round(float(np.median(cat("err_raw"))), 4),
-        "align_err_raw_p95": round(float(np.percentile(cat("err_raw"), 95)), 4),
-        "align_err_median_per_clip": {k: round(float(np.median(r["err"])), 4) for k, r in res.items()},
-        "jitter_ratio": round(float(cat("jit_s").mean() / cat("jit_r").mean()), 3),
-        "noise_jitter_ratio": round(float(cat("noise_s").mean() / cat("noise_r").mean()), 3),
-        "jitter_ratio_per_clip": {k: round(float(np.mean(r["jit_s"]) / np.mean(r["jit_r"])), 3) for k, r in res.items()},
-        "id_switches": {k: r["switches"] for k, r in res.items()},
-        "face_frames_fraction": {k: round(r["seen"] / max(r["total"], 1), 3) for k, r in res.items()},
+        **quality(res),
         "cpu_ms_per_frame": speed,
         "cpu_ms_per_frame_per_clip": {k: {n: round(float(v[n]), 2) for n in ("detect_every_frame", "tracking")}
                                       for k, v in per_clip.items()},
