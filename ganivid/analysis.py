@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ganivid.aus import NUM_AUS
+from ganivid.aus import NUM_AUS, source_mode
 from ganivid.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -115,21 +115,25 @@ def _runs(table: TrackTable, idx: np.ndarray) -> list[np.ndarray]:
     return np.split(idx, breaks)
 
 
-def actor_aus(table: TrackTable, mode: str = "estimate") -> np.ndarray:
-    """The actor's AUs (N, 17) per row: estimated from landmarks against each track's own neutral
-    and smoothed over time (forward-backward One-Euro); NaN where the estimator has no answer.
-    mode "none" gives zeros."""
+def actor_aus(table: TrackTable, mode: str = "mesh") -> np.ndarray:
+    """The actor's AUs (N, 17) per row: estimated against each track's own neutral and smoothed
+    over time (forward-backward One-Euro); NaN where the estimator has no answer. mode: mesh
+    (the table's mesh cues; landmarks if it has none), landmarks (dlib's 68 points) or none (zeros)."""
     from ganivid.estimate import estimate_aus, track_baseline
+    from ganivid.meshaus import cue_baseline, mesh_aus
     from ganivid.smoothing import one_euro
 
+    mode = source_mode(mode)
     if mode == "none":
         return np.zeros((len(table), NUM_AUS), np.float32)
-    if mode != "estimate":
-        raise ConfigError(f"--source-aus must be estimate or none, got {mode!r}")
+    mesh = mode == "mesh" and table.cues is not None
     out = np.full((len(table), NUM_AUS), np.nan, np.float32)
     for tid in table.track_ids():
         idx = np.flatnonzero(table.track_id == tid)
-        aus = estimate_aus(table.landmarks[idx], track_baseline(table.landmarks[idx]))
+        if mesh:
+            aus = mesh_aus(table.cues[idx], cue_baseline(table.cues[idx]))
+        else:
+            aus = estimate_aus(table.landmarks[idx], track_baseline(table.landmarks[idx]))
         ok = ~np.isnan(aus).all(axis=0)
         for run in _runs(table, idx):
             k = np.searchsorted(idx, run)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ganivid.aus import AU_NAMES, NUM_AUS
+from ganivid.aus import AU_NAMES, NUM_AUS, source_mode
 from ganivid.errors import ConfigError, NoFaceError, VideoError
 from ganivid.reporter import Reporter
 
@@ -183,7 +183,8 @@ def animate(input: str | Path, output: str | Path | None = None, curve: str | Pa
         device, batch_size: where and how many crops per generator pass.
         faces: largest, all, a track id, or ref:IMAGE (the person in that photo).
         detect_every: run the face detector every k frames (tracking in between).
-        source_aus: estimate (the actor's own AUs fill in what the curve leaves) or none (zeros).
+        source_aus: estimate or mesh (the actor's own AUs, from MediaPipe's blendshapes, fill in
+            what the curve leaves), landmarks (the same from dlib's landmarks) or none (zeros).
         crf, preset, codec, pix_fmt, audio: encoder options (ffmpeg terms); audio=False drops it.
         stats: write the track table with the actor's and the target AUs as CSV.
         dry_run: print the probe, the faces found and the AU table, write nothing.
@@ -257,8 +258,7 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: Re
     info = probe(input)
     program = build_program(o.curve, o.au, o.expression)  # curve errors before any decoding
     check_faces(o.faces)
-    if o.source_aus not in ("estimate", "none"):  # checked by the analysis too, but only at its end
-        raise ConfigError(f"--source-aus must be estimate or none, got {o.source_aus!r}")
+    source = source_mode(o.source_aus)  # checked here too, not only at the analysis's end
     _warn_unused(info, program, reporter)
     if o.dry_run:
         describe(info, program, o.model, o.device)
@@ -291,7 +291,7 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: Re
         import cv2
 
         cv2.setNumThreads(1)
-    track_cfg = TrackConfig(detect_every=o.detect_every, encodings=o.faces.startswith("ref:"))
+    track_cfg = TrackConfig(detect_every=o.detect_every, encodings=o.faces.startswith("ref:"), mesh=source == "mesh")
 
     t0, c0 = time.perf_counter(), time.process_time()
     key = cache_key(info, track_cfg, o.faces)
@@ -316,7 +316,7 @@ def _run(input: Path, output: str | Path | None, o: AnimateOptions, reporter: Re
     if warm.is_alive():
         warm.join()
     t1 = time.perf_counter()
-    table, chosen, actor, targets = plan_edits(raw, program, o.faces, o.source_aus, info)
+    table, chosen, actor, targets = plan_edits(raw, program, o.faces, source, info)
     t_estimate = time.perf_counter() - t1
     if o.stats is not None:
         cols = {n: actor[:, i] for i, n in enumerate(AU_NAMES)}

@@ -3,7 +3,8 @@
 The dataset is what `ganivid train --data` reads (format a of `data.py`):
   DATASET/imgs/*.png      crops made by `align.crop_face`, one per face
   DATASET/aus.csv         file, AU1 ... AU45 in 0..1; AUs the estimator does not measure are empty
-  DATASET/manifest.jsonl  one line per crop: source, frame, time, box, score, landmarks, AUs
+  DATASET/manifest.jsonl  one line per crop: source, frame, time, box, score, landmarks, AUs and
+                          the estimator that labelled them (mesh, landmarks or openface)
   DATASET/inputs.jsonl    one line per finished input (its status): a rerun skips these
   DATASET/annotate.json   crop size, crop spec and label source; a rerun must match them
 aus.csv is rewritten from the manifest (atomically) at the end, even after Ctrl-C, so the
@@ -24,9 +25,10 @@ import cv2
 import numpy as np
 
 from ganivid.align import CROP_SPEC, alignment_from_landmarks, crop_face
-from ganivid.aus import AU_NAMES
+from ganivid.aus import AU_NAMES, ESTIMATORS
 from ganivid.errors import ConfigError, DataError, NoFaceError, VideoError
 from ganivid.estimate import OpenFaceLabels, estimate_aus, read_openface, stable_landmarks, track_baseline
+from ganivid.meshaus import cue_baseline, mesh_aus, read_cues
 from ganivid.fileio import atomic_path
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -45,6 +47,7 @@ class Face:
     score: float
     landmarks: np.ndarray  # (68, 2) float32, image pixels
     crop: np.ndarray  # (size, size, 3) uint8
+    cues: np.ndarray | None = None  # (17,) mesh AU cues (meshaus.cues) when the estimator is mesh
 
 
 @dataclass
@@ -112,8 +115,9 @@ def _read_image(path: Path) -> np.ndarray | None:
         return None
 
 
-def _faces(detector, image: np.ndarray, size: int, min_face: int, retry_small: bool) -> list[tuple]:
-    """(box, score, landmarks, crop) of every face at least `min_face` px wide, largest first."""
+def _faces(detector, image: np.ndarray, size: int, min_face: int, retry_small: bool, mesh: bool) -> list[tuple]:
+    """(box, score, landmarks, crop, cues) of every face at least `min_face` px wide, largest
+    first; cues (meshaus.cues) only with `mesh`, else None."""
     found = detector.boxes(image)
     if not found and retry_small and max(image.shape[:2]) <= 800:
         from ganivid.faces import DlibDetector
@@ -123,20 +127,21 @@ def _faces(detector, image: np.ndarray, size: int, min_face: int, retry_small: b
     out = []
     for box, score in found:
         lm = stable_landmarks(detector, image, box)
-        out.append((box, score, lm, crop_face(image, alignment_from_landmarks(lm), size)))
+        al = alignment_from_landmarks(lm)
+        out.append((box, score, lm, crop_face(image, al, size), read_cues(image, lm) if mesh else None))
     return out
 
 
-def _analyse_image(args: tuple[str, int, int]) -> tuple[str, list[Face] | None]:
+def _analyse_image(args: tuple[str, int, int, bool]) -> tuple[str, list[Face] | None]:
     """Worker: the faces of one image file (None: unreadable)."""
     from ganivid.faces import DlibDetector
 
-    path, size, min_face = args
+    path, size, min_face, mesh = args
     image = _read_image(Path(path))
     if image is None:
         return path, None
-    found = _faces(DlibDetector(), image, size, min_face, retry_small=True)
-    return path, [Face(None, None, b, s, lm, c) for b, s, lm, c in found]
+    found = _faces(DlibDetector(), image, size, min_face, retry_small=True, mesh=mesh)
+    return path, [Face(None, None, b, s, lm, c, q) for b, s, lm, c, q in found]
 
 
 def _video_frames(path: Path, every: float) -> Iterator[tuple[int, float, np.ndarray]]:
@@ -158,9 +163,11 @@ def _video_frames(path: Path, every: float) -> Iterator[tuple[int, float, np.nda
         raise VideoError(f"{path.name} has no frames")
 
 
-def _analyse_video(path: Path, every: float, size: int, min_face: int, summary: AnnotateSummary) -> tuple[list[Face], list[int], dict[int, np.ndarray]]:
+def _analyse_video(path: Path, every: float, size: int, min_face: int, summary: AnnotateSummary,
+                   mesh: bool) -> tuple[list[Face], list[int], dict[int, np.ndarray]]:
     """Sampled faces of a video (near-duplicates dropped), their track ids (faces matched across
-    frames by position) and every sampled landmark set of each track, duplicates included."""
+    frames by position) and every sampled reading of each track, duplicates included: mesh cues
+    (T, 17) with `mesh`, else landmark sets (T, 68, 2)."""
     from ganivid.faces import DlibDetector
 
     det = DlibDetector()
@@ -169,19 +176,19 @@ def _analyse_video(path: Path, every: float, size: int, min_face: int, summary: 
     last: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # track -> (box centre, thumbnail)
     seen: dict[int, list[np.ndarray]] = {}
     for index, t, image in _video_frames(path, every):
-        for box, score, lm, crop in _faces(det, image, size, min_face, retry_small=False):
+        for box, score, lm, crop, cues in _faces(det, image, size, min_face, retry_small=False, mesh=mesh):
             centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
             width = box[2] - box[0]
             near = [k for k, (c, _) in last.items() if np.linalg.norm(c - centre) < 0.5 * width]
             track = near[0] if near else len(last)
-            seen.setdefault(track, []).append(lm)
+            seen.setdefault(track, []).append(cues if mesh else lm)
             thumb = cv2.resize(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
             if track in last and np.abs(thumb - last[track][1]).mean() < DUPLICATE_DIFF:
                 summary.duplicates += 1
                 last[track] = (centre, last[track][1])
                 continue
             last[track] = (centre, thumb)
-            faces.append(Face(index, t, box, score, lm, crop))
+            faces.append(Face(index, t, box, score, lm, crop, cues))
             tracks.append(track)
     return faces, tracks, {t: np.stack(v) for t, v in seen.items()}
 
@@ -222,6 +229,8 @@ def _prepare(out: Path, settings: dict) -> tuple[set[str], list[dict]]:
     meta = out / "annotate.json"
     if meta.is_file():
         old = json.loads(meta.read_text(encoding="utf-8"))
+        if old.get("labels") == "builtin":  # folders made before the mesh estimator
+            old["labels"] = "landmarks"
         if old != settings:
             diff = ", ".join(f"{k} {old.get(k)} (now {v})" for k, v in settings.items() if old.get(k) != v)
             raise ConfigError(f"{out} was made with {diff}: rerun with the same options or use a new folder")
@@ -239,30 +248,34 @@ def _prepare(out: Path, settings: dict) -> tuple[set[str], list[dict]]:
     return done, keep
 
 
-def _labels(faces: list[Face], tracks: list[int] | None, track_lms: dict[int, np.ndarray] | None, source: Path,
+def _labels(faces: list[Face], tracks: list[int] | None, track_seen: dict[int, np.ndarray] | None, source: Path,
             openface: OpenFaceLabels | None) -> list[list[float | None] | None]:
-    """AUs (17 values, None where unsupported) per face; None for a face without OpenFace row."""
+    """AUs (17 values, None where unsupported) per face; None for a face without OpenFace row.
+    Faces with mesh cues are read by meshaus, the others from their landmarks (estimate.py);
+    `track_seen`: every sampled reading of each video track, for its own neutral."""
     if openface is not None:
         return [openface.match(source, f.frame, f.landmarks) for f in faces]
     if not faces:
         return []
-    lms = np.stack([f.landmarks for f in faces])
+    mesh = faces[0].cues is not None
+    read, estimate, baseline = ((np.stack([f.cues for f in faces]), mesh_aus, cue_baseline) if mesh else
+                                (np.stack([f.landmarks for f in faces]), estimate_aus, track_baseline))
     aus = np.full((len(faces), len(AU_NAMES)), np.nan, np.float32)
     if tracks is None:
-        aus[:] = estimate_aus(lms)
+        aus[:] = estimate(read)
     else:
         tr = np.array(tracks)
         for t in set(tracks):
             idx = np.flatnonzero(tr == t)
-            every = track_lms[t] if track_lms and t in track_lms else lms[idx]
-            base = track_baseline(every) if len(every) >= MIN_TRACK_FRAMES else None
-            aus[idx] = estimate_aus(lms[idx], base)
+            every = track_seen[t] if track_seen and t in track_seen else read[idx]
+            base = baseline(every) if len(every) >= MIN_TRACK_FRAMES else None
+            aus[idx] = estimate(read[idx], base)
     return [[None if np.isnan(v) else float(v) for v in row] for row in aus]
 
 
 def annotate(inputs: list[str | Path], out: str | Path, *, size: int = 128, every: float = 0.5,
              openface: str | Path | None = None, min_face: int = 40, workers: int | None = None,
-             progress: bool = True) -> AnnotateSummary:
+             progress: bool = True, estimator: str = "mesh") -> AnnotateSummary:
     """Crop and label every face of images, folders and videos into the dataset folder `out`.
 
     Args:
@@ -272,6 +285,8 @@ def annotate(inputs: list[str | Path], out: str | Path, *, size: int = 128, ever
         every: seconds between sampled video frames (0: every frame).
         openface: OpenFace CSV or folder of CSVs; their AUs (0..5, divided by 5) label the crops
             instead of the built-in estimator.
+        estimator: the built-in estimator: mesh (MediaPipe's blendshapes, meshaus.py) or
+            landmarks (dlib's 68 points, estimate.py); the manifest names it per crop.
         min_face: faces whose detector box is narrower (pixels) are ignored.
         workers: processes for image files [default: up to 2].
     Raises:
@@ -280,7 +295,7 @@ def annotate(inputs: list[str | Path], out: str | Path, *, size: int = 128, ever
     """
     fresh = not Path(out).exists()
     try:
-        return _annotate(inputs, Path(out), size, every, openface, min_face, workers, progress)
+        return _annotate(inputs, Path(out), size, every, openface, min_face, workers, progress, estimator)
     except BaseException:  # a folder this run made, holding no crop, is of no use: not left behind
         if fresh and not any(Path(out).glob("imgs/*.png")):
             shutil.rmtree(out, ignore_errors=True)
@@ -288,14 +303,18 @@ def annotate(inputs: list[str | Path], out: str | Path, *, size: int = 128, ever
 
 
 def _annotate(inputs: list[str | Path], out: Path, size: int, every: float, openface: str | Path | None,
-              min_face: int, workers: int | None, progress: bool) -> AnnotateSummary:
+              min_face: int, workers: int | None, progress: bool, estimator: str) -> AnnotateSummary:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     if size < 16 or min_face < 1 or every < 0:
         raise ConfigError("--size must be >= 16, --min-face >= 1 and --every >= 0")
+    if estimator not in ESTIMATORS:
+        raise ConfigError(f"--estimator must be {' or '.join(ESTIMATORS)}, got {estimator!r}")
     out = Path(out)
     labels = read_openface(Path(openface)) if openface is not None else None
-    settings = {"size": size, "crop_spec": CROP_SPEC, "labels": "builtin" if labels is None else "openface"}
+    made_by = estimator if labels is None else "openface"
+    mesh = made_by == "mesh"
+    settings = {"size": size, "crop_spec": CROP_SPEC, "labels": made_by}
     done, entries = _prepare(out, settings)
     files, missing = _expand([Path(p) for p in inputs], out)
     summary = AnnotateSummary(inputs=len(files) + len(missing), unreadable=list(missing))
@@ -321,7 +340,7 @@ def _annotate(inputs: list[str | Path], out: Path, size: int, every: float, open
             _write_png(out / name, face.crop)
             new.append({"file": name, "source": key, "frame": face.frame, "time": face.time,
                         "box": [round(v, 1) for v in face.box], "score": round(face.score, 3),
-                        "landmarks": np.round(face.landmarks, 2).tolist(), "aus": aus})
+                        "landmarks": np.round(face.landmarks, 2).tolist(), "aus": aus, "labels": made_by})
         if status is None:
             status = "no_face" if not faces else "ok"
         if status == "no_face":
@@ -341,7 +360,7 @@ def _annotate(inputs: list[str | Path], out: Path, size: int, every: float, open
     try:
         with Progress(*columns, disable=not progress, transient=True) as bar:
             task = bar.add_task("annotate", total=len(todo))
-            jobs = [(str(p), size, min_face) for p in images]
+            jobs = [(str(p), size, min_face, mesh) for p in images]
             if todo:
                 from ganivid.faces import DlibDetector
 
@@ -361,7 +380,7 @@ def _annotate(inputs: list[str | Path], out: Path, size: int, every: float, open
             for path in videos:
                 bar.update(task, description=path.name[:30])
                 try:
-                    faces, tracks, track_lms = _analyse_video(path, every, size, min_face, summary)
+                    faces, tracks, track_lms = _analyse_video(path, every, size, min_face, summary, mesh)
                 except VideoError as ex:
                     summary.notes.append(f"{path.name}: {str(ex).splitlines()[0] if str(ex) else type(ex).__name__}")
                     finish(path, None, None, "unreadable")

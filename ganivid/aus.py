@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganivid.errors import CurveError
+from ganivid.errors import ConfigError, CurveError
 
 # OpenFace order (its intensity columns are AU01_r ... AU45_r, 0..5; ganivid uses 0..1).
 AU_NAMES: tuple[str, ...] = (
@@ -19,6 +19,22 @@ AU_DESCRIPTIONS: dict[str, str] = {
     "AU26": "jaw drop", "AU45": "blink",
 }
 NUM_AUS = len(AU_NAMES)
+
+# Where a face's own AUs come from: MediaPipe's mesh and blendshapes (meshaus.py), dlib's 68
+# landmarks (estimate.py), or nowhere (zeros).
+ESTIMATORS = ("mesh", "landmarks")
+
+
+def source_mode(source_aus: str, estimator: str = "mesh") -> str:
+    """The one AU source of `--source-aus estimate|none` (or mesh|landmarks) and `--estimator`:
+    mesh, landmarks or none."""
+    if estimator not in ESTIMATORS:
+        raise ConfigError(f"--estimator must be {' or '.join(ESTIMATORS)}, got {estimator!r}")
+    if source_aus == "estimate":
+        return estimator
+    if source_aus in (*ESTIMATORS, "none"):
+        return source_aus
+    raise ConfigError(f"--source-aus must be estimate or none, got {source_aus!r}")
 
 # FACS/EMFACS prototypes (Ekman & Friesen; the paper's fear = AU1+2+4+5+7+20+26).
 # Intensities in 0..1 chosen so that the full expression is clear but not extreme.

@@ -11,6 +11,7 @@ from typing import Annotated, Callable
 
 import typer
 
+from ganivid.aus import source_mode
 from ganivid.errors import GanividError
 
 app = typer.Typer(
@@ -172,6 +173,7 @@ def animate_cmd(
     faces: str = typer.Option("largest", "--faces", help="Faces to edit: largest, all, a track id, or ref:IMAGE."),
     detect_every: int = typer.Option(12, "--detect-every", help="Run the face detector every K frames for new faces (2K while every tracked face is sure and the picture outside them is unchanged; at once when a track is unsure), track in between; 1 = every frame."),
     source_aus: str = typer.Option("estimate", "--source-aus", help="estimate: keep the actor's own AUs where the curve is silent; none: zeros."),
+    estimator: str = typer.Option("mesh", "--estimator", help="How the actor's own AUs are read: mesh (MediaPipe's blendshapes) or landmarks (dlib's 68 points)."),
     crf: int | None = typer.Option(None, "--crf", help="Encoder quality (x264/x265 default 18, VP9 24; lower is better)."),
     preset: str | None = typer.Option(None, "--preset", help="x264/x265 preset \\[default: veryfast]."),
     codec: str | None = typer.Option(None, "--codec", help="Video codec \\[default: libx264; libvpx-vp9 for .webm]."),
@@ -195,6 +197,7 @@ def animate_cmd(
     from ganivid.images import is_image
 
     expr = one_expression(expression)
+    source_aus = source_mode(source_aus, estimator)
     if threads is not None:
         if threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {threads}")
@@ -231,6 +234,7 @@ def annotate_cmd(
     size: int = typer.Option(128, "--size", help="Crop side in pixels."),
     every: str = typer.Option("0.5s", "--every", help="Time between sampled video frames, e.g. 0.5s or 200ms; 0 = every frame."),
     openface: Path | None = typer.Option(None, "--openface", help="OpenFace CSV or folder of CSVs (AU01_r ... /5) to label the crops with."),
+    estimator: str = typer.Option("mesh", "--estimator", help="Built-in AU labels: mesh (MediaPipe's blendshapes) or landmarks (dlib's 68 points)."),
     min_face: int = typer.Option(40, "--min-face", help="Ignore faces narrower than this many pixels."),
     workers: int | None = typer.Option(None, "--workers", help="Processes for image files [default: up to 2]."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -238,7 +242,7 @@ def annotate_cmd(
     """Crop every face of images and videos and label it with AUs: a dataset for `ganivid train --data`."""
     from ganivid.annotate import annotate, parse_every
 
-    summary = annotate(inputs, output, size=size, every=parse_every(every), openface=openface,
+    summary = annotate(inputs, output, size=size, every=parse_every(every), openface=openface, estimator=estimator,
                        min_face=min_face, workers=workers, progress=not quiet)
     typer.echo(summary.report())
 
@@ -284,6 +288,7 @@ def preview_frames_cmd(
     every: str | None = typer.Option(None, "--every", help="Show one frame every this long, e.g. 2s."),
     faces: str = typer.Option("largest", "--faces", help="Faces to edit: largest, all, a track id, or ref:IMAGE."),
     source_aus: str = typer.Option("estimate", "--source-aus", help="estimate: keep the actor's own AUs where the curve is silent; none: zeros."),
+    estimator: str = typer.Option("mesh", "--estimator", help="How the actor's own AUs are read: mesh (MediaPipe's blendshapes) or landmarks (dlib's 68 points)."),
     detect_every: int = typer.Option(12, "--detect-every", help="As given to animate: finds its cached track table."),
     tracks: Path | None = typer.Option(None, "--tracks", help="Track table to use [default: animate's cache beside the video or the sheet]."),
     model: ModelOption = None,
@@ -296,7 +301,8 @@ def preview_frames_cmd(
     from ganivid.cliargs import one_expression
 
     r = preview_frames(video, _beside(video, output, "preview"), au_curve, au=au, expression=one_expression(expression), at=at,
-                       every=every, faces=faces, source_aus=source_aus, detect_every=detect_every, tracks=tracks,
+                       every=every, faces=faces, source_aus=source_mode(source_aus, estimator),
+                       detect_every=detect_every, tracks=tracks,
                        model=model, device=device)
     typer.echo(f"wrote {r.output} ({r.size[0]}x{r.size[1]}) and {r.curves_plot}")
 

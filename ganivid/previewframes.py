@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ganivid.aus import AU_NAMES, NUM_AUS
+from ganivid.aus import AU_NAMES, NUM_AUS, source_mode
 from ganivid.errors import ConfigError, CurveError, NoFaceError
 from ganivid.preview import MAX_FRAMES, SCREEN, PreviewResult, face_region
 from ganivid.sheets import ACCENT, INK, MUTED, compose, figure_image, fit, grey, outline, overlay
@@ -38,14 +38,15 @@ class _Row:
     source: np.ndarray  # (17,) the actor's AUs (NaN: no estimate)
 
 
-def find_track_cache(info, faces: str, detect_every: int, folders: Sequence[Path]) -> Path | None:
+def find_track_cache(info, faces: str, detect_every: int, folders: Sequence[Path], mesh: bool = True) -> Path | None:
     """The newest track table `animate` cached for this video and these options, in `folders`."""
     from ganivid.analysis import cache_key, find_cache
 
     def key() -> str:  # only where some table is there: the tracker's import (scipy) is not free
         from ganivid.tracking import TrackConfig
 
-        return cache_key(info, TrackConfig(detect_every=detect_every, encodings=faces.startswith("ref:")), faces)
+        return cache_key(info, TrackConfig(detect_every=detect_every, encodings=faces.startswith("ref:"), mesh=mesh),
+                         faces)
 
     return find_cache(folders, key)
 
@@ -100,11 +101,11 @@ def _rows_from_frames(frames, faces: str, source_aus: str) -> list[_Row]:
     rows = []
     for f in frames:
         try:
-            found = find_faces(f.image, faces, detector)
+            found = find_faces(f.image, faces, detector, "mesh" if source_aus == "mesh" else "landmarks")
         except NoFaceError:
             continue
         for face in found:
-            src = face.aus if source_aus == "estimate" else np.zeros(NUM_AUS, np.float32)
+            src = face.aus if source_aus != "none" else np.zeros(NUM_AUS, np.float32)
             rows.append(_Row(f.index, f.time_s, f"face {face.index}", face.alignment, face.landmarks, src))
     return rows
 
@@ -204,8 +205,7 @@ def preview_frames(video: str | Path, output: str | Path, curve: str | Path | No
 
     output = Path(output)
     check_image_output(output, source=video)
-    if source_aus not in ("estimate", "none"):
-        raise ConfigError(f"--source-aus must be estimate or none, got {source_aus!r}")
+    source_aus = source_mode(source_aus)
     program = build_program(curve, au, [expression] if expression else [])
     if program.is_empty:
         raise CurveError("nothing to preview: give --au-curve FILE, --au NAME=VALUE or --expression NAME")
@@ -214,7 +214,7 @@ def preview_frames(video: str | Path, output: str | Path, curve: str | Path | No
     if tracks is not None and not Path(tracks).is_file():
         raise ConfigError(f"--tracks: {tracks} does not exist")
     cache = Path(tracks) if tracks is not None else find_track_cache(
-        info, faces, detect_every, [info.path.parent, output.parent])
+        info, faces, detect_every, [info.path.parent, output.parent], source_aus == "mesh")
     decoded0 = DECODE_STATS.frames
     got = read_frames_at(info.path, indices=[k.frame for k in keys if k.frame is not None],
                          times=[k.seconds for k in keys if k.frame is None], upright=True)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ganivid.aus import NUM_AUS
+from ganivid.aus import NUM_AUS, source_mode
 from ganivid.errors import ConfigError, CurveError, NoFaceError
 
 if TYPE_CHECKING:
@@ -59,9 +59,10 @@ class StillResult:
     seconds_per_frame: float  # wall time of the render (edit + paste + encode) per output frame
 
 
-def find_faces(image: np.ndarray, faces: str = "largest", detector=None) -> list[StillFace]:
+def find_faces(image: np.ndarray, faces: str = "largest", detector=None, estimator: str = "mesh") -> list[StillFace]:
     """Faces of a photo, largest first, with stable landmarks and AUs estimated against the
-    population's neutral face; `faces` is `largest`, `all` or a face number (0 = largest).
+    population's neutral face; `faces` is `largest`, `all` or a face number (0 = largest);
+    `estimator` mesh (MediaPipe's blendshapes, meshaus.py) or landmarks (estimate.py).
 
     Raises:
         NoFaceError: no face found (small faces are retried with the detector's upsampling).
@@ -70,6 +71,7 @@ def find_faces(image: np.ndarray, faces: str = "largest", detector=None) -> list
     from ganivid.align import alignment_from_landmarks
     from ganivid.estimate import estimate_aus, stable_landmarks
     from ganivid.faces import DlibDetector
+    from ganivid.meshaus import mesh_aus, read_cues
 
     if faces not in ("largest", "all") and not faces.isdigit():
         raise ConfigError(f"--faces {faces!r}: use largest, all or a face number (0 = largest)")
@@ -91,7 +93,9 @@ def find_faces(image: np.ndarray, faces: str = "largest", detector=None) -> list
     found = []
     for i in wanted:
         lm = stable_landmarks(det, image, boxes[i][0])
-        found.append(StillFace(i, boxes[i][0], lm, alignment_from_landmarks(lm), estimate_aus(lm)))
+        al = alignment_from_landmarks(lm)
+        aus = mesh_aus(read_cues(image, lm)) if estimator == "mesh" else estimate_aus(lm)
+        found.append(StillFace(i, boxes[i][0], lm, al, aus))
     return found
 
 
@@ -264,6 +268,11 @@ class StillAnimation:
             yield self.editor.paste([e[k] for e in self.edits])
 
 
+def _estimator(source_aus: str) -> str:
+    """The estimator that finds a photo's own AUs for an AU source (none: the cheaper, unused)."""
+    return "mesh" if source_aus == "mesh" else "landmarks"
+
+
 def animate_faces(image: np.ndarray, program, engine, *, times: np.ndarray | None = None,
                   duration: float | None = None, fps: float | Fraction = 30, loop: str = "none", repeat: int = 1,
                   faces: str | Sequence[StillFace] = "largest", source_aus: str = "estimate",
@@ -278,14 +287,13 @@ def animate_faces(image: np.ndarray, program, engine, *, times: np.ndarray | Non
         duration: seconds (default: the program's last keyframe); fps: frames per second.
         loop, repeat: playback order (see `frame_order`).
         faces: largest, all, a face number, or faces already found.
-        source_aus: estimate (the photo's AUs fill in what the curves leave; `add` adds to them)
-            or none (zeros).
+        source_aus: estimate or mesh (the photo's AUs fill in what the curves leave; `add` adds
+            to them), landmarks (the same from dlib's landmarks) or none (zeros).
         max_side: paste into the photo shrunk to this longer side.
     Raises:
         CurveError: no duration from either the curves or `duration`.
     """
-    if source_aus not in ("estimate", "none"):
-        raise ConfigError(f"--source-aus must be estimate or none, got {source_aus!r}")
+    source_aus = source_mode(source_aus)
     rate = Fraction(fps).limit_denominator(1001) if 0 < float(fps) <= 240 else Fraction(0)  # NaN, inf: refused
     if not 0 < rate <= 240:
         raise ConfigError(f"--fps must be in (0, 240], got {float(fps):g}")
@@ -296,7 +304,7 @@ def animate_faces(image: np.ndarray, program, engine, *, times: np.ndarray | Non
                              "pass --duration, e.g. --duration 4s")
         times = np.arange(max(1, round(seconds * rate))) / float(rate)
     order = frame_order(len(times), loop, repeat)
-    found = find_faces(image, faces) if isinstance(faces, str) else list(faces)
+    found = find_faces(image, faces, estimator=_estimator(source_aus)) if isinstance(faces, str) else list(faces)
     editor = FaceEditor(engine, image, found, max_side)
     targets, sources = [], []
     for f in found:
@@ -325,7 +333,8 @@ def animate_image(input: str | Path, output: str | Path, curve: str | Path | Non
         loop, repeat: `pingpong` plays forward then back; the sequence is played `repeat` times.
         model, device, batch_size: the generator and where it runs.
         faces: largest, all, or a face number (0 = largest).
-        source_aus: estimate (the photo's own AUs fill in what the curves leave) or none (zeros).
+        source_aus: estimate or mesh (the photo's own AUs fill in what the curves leave),
+            landmarks (the same from dlib's landmarks) or none (zeros).
         max_side: shrink the output so its longer side is at most this (GIFs for sharing).
         crf, preset, codec, pix_fmt: video encoder options; overwrite: replace an existing output.
     Raises:
@@ -362,9 +371,10 @@ def animate_image(input: str | Path, output: str | Path, curve: str | Path | Non
     if played > MAX_SECONDS:
         raise ConfigError(f"--duration {duration} plays {played / 3600:.1f} h ({round(played * float(fps)):,} frames at "
                           f"{float(fps):g} fps); a photo's animation is at most {MAX_SECONDS // 60} minutes")
+    source_aus = source_mode(source_aus)
     image = read_image(input)
     warn_lost(input, output)
-    found = find_faces(image, faces)
+    found = find_faces(image, faces, estimator=_estimator(source_aus))
     from ganivid.engine import load_engine
 
     engine = load_engine(model, device, batch_size)

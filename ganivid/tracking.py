@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ganivid.align import alignment_from_landmarks
+from ganivid.aus import NUM_AUS
 from ganivid.errors import ConfigError, VideoError
 from ganivid.faces import DlibDetector, _to_rgb, face_encoding
+from ganivid.meshaus import read_cues
 from ganivid.trackcues import PATCH, CutDetector, changed_outside, covered, patch, same_face, search, thumb
-from ganivid.tracktable import DETECTED, INTERPOLATED, TRACKED, TrackTable, _empty
+from ganivid.tracktable import DETECTED, TRACKED, TrackTable, _empty, interpolate_gaps
 
 # Landmark-fit box side / crop side. HOG boxes range 0.70-0.83 of the crop; near 0.83 the fit
 # feeds on itself (bigger box, bigger face, bigger box...) and the crop grows frame after frame,
@@ -55,6 +57,7 @@ class TrackConfig:
     cut_threshold: float = 0.12  # mean abs difference (0..1) of 64-px grey thumbnails that means a cut
     cut_hist: float = 0.2  # ... when the grey histograms also differ this much (pans keep them)
     encodings: bool = False  # 128-d identity per track (~0.2 s each) for select(..., reference=)
+    mesh: bool = True  # read MediaPipe's mesh AU cues of every face (meshaus.cues, ~2 ms a face)
     confirm_score: float = 0.5  # a track from a weaker detection that the detector never finds again
     # in its next runs is a false positive (HOG's fire on textures near score 0; faces score ~1-2)
 
@@ -386,6 +389,7 @@ def analyse(frames: Iterable, config: TrackConfig | None = None, detector: DlibD
     cfg = config or TrackConfig()
     tracker = Tracker(cfg, detector)
     cols = {k: [] for k in ("frame", "time_s", "track_id", "params", "state", "landmarks")}
+    cues = []
     frames_, times, cuts, size = [], [], [], (0, 0)
     for item in frames:
         cue = (item.cut, item.thumb) if isinstance(item, Cued) else None
@@ -401,38 +405,14 @@ def analyse(frames: Iterable, config: TrackConfig | None = None, detector: DlibD
         for tr, state in faces:
             for k, v in zip(cols, (index, t, tr.id, tr.al, state, tr.lm)):
                 cols[k].append(v)
+            if cfg.mesh:
+                cues.append(read_cues(img, tr.lm))
     table = TrackTable(**{k: np.array(v, dtype=_empty()[k].dtype).reshape((-1, *_empty()[k].shape[1:]))
                           for k, v in cols.items()},
                        frames=np.array(frames_, np.int64), times=np.array(times, np.float64),
-                       cuts=np.array(cuts, np.int64), image_size=tuple(size), encodings=tracker.encodings)
+                       cuts=np.array(cuts, np.int64), image_size=tuple(size), encodings=tracker.encodings,
+                       cues=np.array(cues, np.float32).reshape(-1, NUM_AUS) if cfg.mesh else None)
     false = tracker.false_positives()
     if false:
         table = table.take(~np.isin(table.track_id, list(false)))
     return interpolate_gaps(table, cfg.max_gap)
-
-
-def interpolate_gaps(table: TrackTable, max_gap: int) -> TrackTable:
-    """Fill gaps of at most `max_gap` frames inside each track (same shot) by interpolating in time."""
-    pos = np.searchsorted(table.frames, table.frame)  # position of each row in the clip
-    shot = table.shot_of(table.frame)
-    new = {k: [] for k in ("frame", "time_s", "track_id", "params", "state", "landmarks")}
-    for tid in table.track_ids():
-        idx = np.flatnonzero(table.track_id == tid)
-        for i, j in zip(idx[:-1], idx[1:]):
-            gap = pos[j] - pos[i] - 1
-            if not 0 < gap <= max_gap or shot[i] != shot[j]:
-                continue
-            t0, t1 = table.time_s[i], table.time_s[j]
-            p0, p1 = table.params[i], table.params[j].copy()
-            p1[3] = p0[3] + (p1[3] - p0[3] + 180) % 360 - 180  # the short way round
-            for q in range(pos[i] + 1, pos[j]):
-                tq = table.times[q]
-                u = (tq - t0) / (t1 - t0) if t1 > t0 else (q - pos[i]) / (gap + 1)
-                for k, v in zip(new, (table.frames[q], tq, tid, p0 + u * (p1 - p0), INTERPOLATED,
-                                      table.landmarks[i] + u * (table.landmarks[j] - table.landmarks[i]))):
-                    new[k].append(v)
-    if not new["frame"]:
-        return table
-    cols = {k: np.concatenate([getattr(table, k), np.array(v, getattr(table, k).dtype)]) for k, v in new.items()}
-    order = np.lexsort((cols["track_id"], cols["frame"]))
-    return replace(table, **{k: v[order] for k, v in cols.items()})

@@ -58,6 +58,7 @@ class TrackTable:
     image_size: tuple[int, int] = (0, 0)  # (height, width) of the analysed frames
     encodings: dict[int, np.ndarray] = field(default_factory=dict)  # track id -> (128,) identity
     smoothed: bool = False
+    cues: np.ndarray | None = None  # (N, 17) float32 mesh AU cues (meshaus.cues), NaN where unread; None: not read
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -91,7 +92,8 @@ class TrackTable:
         """The table restricted to rows where the boolean mask `keep` is true."""
         return replace(self, frame=self.frame[keep], time_s=self.time_s[keep], track_id=self.track_id[keep],
                        params=self.params[keep], state=self.state[keep], landmarks=self.landmarks[keep],
-                       encodings={k: v for k, v in self.encodings.items() if k in set(self.track_id[keep].tolist())})
+                       encodings={k: v for k, v in self.encodings.items() if k in set(self.track_id[keep].tolist())},
+                       cues=None if self.cues is None else self.cues[keep])
 
     def shot_of(self, frames: np.ndarray) -> np.ndarray:
         """Shot number (0 = before the first cut) of each frame index."""
@@ -104,7 +106,8 @@ class TrackTable:
         arrays = dict(version=np.int64(_VERSION), frame=self.frame, time_s=self.time_s, track_id=self.track_id,
                       params=self.params, state=self.state, landmarks=self.landmarks, frames=self.frames,
                       times=self.times, cuts=self.cuts, image_size=np.array(self.image_size, np.int64),
-                      enc_ids=ids, enc=enc, smoothed=np.bool_(self.smoothed))
+                      enc_ids=ids, enc=enc, smoothed=np.bool_(self.smoothed),
+                      **({} if self.cues is None else {"cues": self.cues}))
         _atomic_write(Path(path), lambda f: np.savez_compressed(f, **arrays), binary=True)
 
     @classmethod
@@ -118,7 +121,7 @@ class TrackTable:
                            state=z["state"], landmarks=z["landmarks"], frames=z["frames"], times=z["times"],
                            cuts=z["cuts"], image_size=tuple(int(v) for v in z["image_size"]),
                            encodings={int(i): e for i, e in zip(z["enc_ids"], z["enc"])},
-                           smoothed=bool(z["smoothed"]))
+                           smoothed=bool(z["smoothed"]), cues=z["cues"] if "cues" in z.files else None)
         except (OSError, KeyError, ValueError, EOFError) as ex:
             raise DataError(f"cannot read track table {path}: {ex}") from ex
 
@@ -145,6 +148,35 @@ class TrackTable:
             w.writerow([int(self.frame[i]), f"{self.time_s[i]:.6f}", int(self.track_id[i]), f"{cx:.3f}", f"{cy:.3f}",
                         f"{size:.3f}", f"{angle:.3f}", STATES[self.state[i]], *(f"{v:.4f}" for v in values[i])])
         _atomic_write(Path(path), lambda f: f.write(buf.getvalue()), binary=False)
+
+
+def interpolate_gaps(table: TrackTable, max_gap: int) -> TrackTable:
+    """Fill gaps of at most `max_gap` frames inside each track (same shot) by interpolating in time."""
+    pos = np.searchsorted(table.frames, table.frame)  # position of each row in the clip
+    shot = table.shot_of(table.frame)
+    names = ("frame", "time_s", "track_id", "params", "state", "landmarks") + (("cues",) if table.cues is not None else ())
+    new = {k: [] for k in names}
+    for tid in table.track_ids():
+        idx = np.flatnonzero(table.track_id == tid)
+        for i, j in zip(idx[:-1], idx[1:]):
+            gap = pos[j] - pos[i] - 1
+            if not 0 < gap <= max_gap or shot[i] != shot[j]:
+                continue
+            t0, t1 = table.time_s[i], table.time_s[j]
+            p0, p1 = table.params[i], table.params[j].copy()
+            p1[3] = p0[3] + (p1[3] - p0[3] + 180) % 360 - 180  # the short way round
+            for q in range(pos[i] + 1, pos[j]):
+                tq = table.times[q]
+                u = (tq - t0) / (t1 - t0) if t1 > t0 else (q - pos[i]) / (gap + 1)
+                lerp = lambda a: a[i] + u * (a[j] - a[i])  # noqa: E731
+                for k, v in zip(new, (table.frames[q], tq, tid, p0 + u * (p1 - p0), INTERPOLATED,
+                                      lerp(table.landmarks), *((lerp(table.cues),) if table.cues is not None else ()))):
+                    new[k].append(v)
+    if not new["frame"]:
+        return table
+    cols = {k: np.concatenate([getattr(table, k), np.array(v, getattr(table, k).dtype)]) for k, v in new.items()}
+    order = np.lexsort((cols["track_id"], cols["frame"]))
+    return replace(table, **{k: v[order] for k, v in cols.items()})
 
 
 def _atomic_write(path: Path, write, binary: bool) -> None:

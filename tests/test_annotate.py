@@ -60,8 +60,23 @@ def test_images_and_folders_make_a_trainable_dataset(inputs, tmp_path):
     manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert {Path(m["source"]).name for m in manifest} == {"astronaut.png", "grace.jpg"}
     assert all(np.array(m["landmarks"]).shape == (68, 2) and m["score"] > 0 and m["frame"] is None for m in manifest)
+    assert all(m["labels"] == "mesh" for m in manifest)  # which estimator labelled the crop
+    smile = {Path(m["source"]).name: m["aus"][AU_NAMES.index("AU12")] for m in manifest}
+    assert smile["astronaut.png"] > 0.5 > 0.15 > smile["grace.jpg"]
     ds = open_dataset(out, 64)  # what `ganivid train --data` opens
     assert len(ds) == 2 and set(ds.unlabelled) == {"AU6", "AU9", "AU14"}
+
+
+def test_landmark_estimator_stays_selectable(inputs, tmp_path):
+    out = tmp_path / "ds"
+    res = _run(str(inputs / "astronaut.png"), "-o", str(out), "--workers", "1", "--estimator", "landmarks")
+    assert res.exit_code == 0, res.output
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [m["labels"] for m in manifest] == ["landmarks"]
+    res = _run(str(inputs / "sub"), "-o", str(out), "--workers", "1")  # the folder was made with other labels
+    assert res.exit_code == 1 and res.output.startswith("error:") and "labels landmarks (now mesh)" in res.output
+    res = _run(str(inputs / "sub"), "-o", str(tmp_path / "x"), "--estimator", "openfac")
+    assert res.exit_code == 1 and res.output.startswith("error: --estimator must be mesh or landmarks")
 
 
 def test_rerun_skips_done_inputs_and_refuses_other_options(inputs, tmp_path):
