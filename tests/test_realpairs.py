@@ -13,6 +13,7 @@ from ganivid.align import alignment_from_landmarks, crop_face, crop_landmarks, w
 from ganivid.aus import AU_NAMES
 from ganivid.batches import make_batch
 from ganivid.faces import DlibDetector
+from ganivid.mesh import unavailable
 from ganivid.warps import warp, warp_face
 
 AU12 = AU_NAMES.index("AU12")
@@ -76,6 +77,14 @@ def test_labels_from_the_persons_own_neutral(hopper, smiling):
     couple = [(rp.Shot(image, lm, "neutral"), rp.Shot(smile, smile_lm, "smile"))]
     ds = rp.make_real_pairs(couple, 32, labeller=rp.reference_labels)
     assert not ds.aus[0].any() and ds.changes[0, AU12] > 0.5  # the neutral photo reads 0
+
+
+@pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
+def test_mesh_labels_see_the_smile(hopper, smiling):
+    (image, lm), (smile, smile_lm) = hopper, smiling
+    neutral = rp.Shot(image, lm, "neutral")
+    change = rp.mesh_labels(rp.Shot(smile, smile_lm, "smile"), neutral) - rp.mesh_labels(neutral, neutral)
+    assert change[AU12] > 0.2
 
 
 def test_cache_round_trip(hopper, smiling, tmp_path):
