@@ -13,6 +13,7 @@ Coordinates here are pixel-index coordinates (pixel centres at integers), like d
 from __future__ import annotations
 
 import functools
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,7 @@ class MediaPipeReader:
         from ai_edge_litert.interpreter import Interpreter
 
         path = Path(task_file) if task_file else default_task_file()
+        self._lock = threading.Lock()
         with zipfile.ZipFile(path) as z:
             self._mesh = Interpreter(model_content=z.read("face_landmarks_detector.tflite"), num_threads=threads)
             self._shapes = Interpreter(model_content=z.read("face_blendshapes.tflite"), num_threads=threads)
@@ -193,11 +195,14 @@ class MediaPipeReader:
         return Reading(mesh.astype(np.float32), presence, self.blendshapes(mesh), roi)
 
     def read_aligned(self, image: np.ndarray, al) -> Reading:
-        """Read the face at alignment `al` (align.Alignment): one mesh in `roi_from_alignment`."""
+        """Read the face at alignment `al` (align.Alignment): one mesh in `roi_from_alignment`.
+        Safe from several threads: an interpreter runs one call at a time."""
         image = np.ascontiguousarray(image if image.ndim == 2 else image[..., :3])
         roi = roi_from_alignment(al)
-        mesh, presence = self.mesh(image, roi)
-        return Reading(mesh.astype(np.float32), presence, self.blendshapes(mesh), roi)
+        with self._lock:
+            mesh, presence = self.mesh(image, roi)
+            scores = self.blendshapes(mesh)
+        return Reading(mesh.astype(np.float32), presence, scores, roi)
 
     def read_dlib(self, image: np.ndarray, landmarks68: np.ndarray, refine: int = 1) -> Reading:
         """Read the face whose dlib 68 landmarks are given: their box and eye line start it."""

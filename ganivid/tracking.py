@@ -14,7 +14,9 @@ detector when it finds a face near there; scene cuts end all tracks; short gaps 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -57,7 +59,8 @@ class TrackConfig:
     cut_threshold: float = 0.12  # mean abs difference (0..1) of 64-px grey thumbnails that means a cut
     cut_hist: float = 0.2  # ... when the grey histograms also differ this much (pans keep them)
     encodings: bool = False  # 128-d identity per track (~0.2 s each) for select(..., reference=)
-    mesh: bool = True  # read MediaPipe's mesh AU cues of every face (meshaus.cues, ~2 ms a face)
+    mesh: bool = True  # read MediaPipe's mesh AU cues of every face (meshaus.cues, ~2.3 ms a read)
+    mesh_rate: float = 12.5  # ... at most this often per second per face; rows between are interpolated
     confirm_score: float = 0.5  # a track from a weaker detection that the detector never finds again
     # in its next runs is a false positive (HOG's fire on textures near score 0; faces score ~1-2)
 
@@ -67,6 +70,7 @@ class TrackConfig:
                   "sure_similarity": -1 <= self.sure_similarity <= 1, "sure_stretch": self.sure_stretch >= 1,
                   "iou_match": 0 < self.iou_match < 1, "max_gap": self.max_gap >= 0,
                   "reid_window": self.reid_window >= 0, "reid_distance": self.reid_distance >= 0,
+                  "mesh_rate": self.mesh_rate > 0,
                   "cut_threshold": 0 < self.cut_threshold, "cut_hist": 0 <= self.cut_hist <= 1}
         for name, ok in checks.items():
             if not ok:
@@ -379,6 +383,34 @@ class Tracker:
         self.live = sorted(keep, key=lambda tr: tr.id)
 
 
+MESH_AHEAD = 16  # frames the tracker may run ahead of the mesh reads (their images are kept)
+
+
+def _read_frame(img: np.ndarray, rows: list[int], landmarks: list[np.ndarray]) -> tuple[list[int], list[np.ndarray]]:
+    return rows, [read_cues(img, lm) for lm in landmarks]
+
+
+def _fill_cues(cues: np.ndarray, track_id: np.ndarray, time_s: np.ndarray) -> np.ndarray:
+    """Cues (N, 17) with the rows not read (NaN) interpolated in time within each track."""
+    out = cues.copy()
+    read = ~np.isnan(cues).all(axis=1)
+    for tid in np.unique(track_id):
+        idx = np.flatnonzero(track_id == tid)
+        have = idx[read[idx]]
+        if len(have) and len(have) < len(idx):
+            for j in range(cues.shape[1]):
+                out[idx, j] = np.interp(time_s[idx], time_s[have], cues[have, j])
+    return out
+
+
+def _cue_table(reads: list[tuple[list[int], list[np.ndarray]]], track_id: list[int], time_s: list[float]) -> np.ndarray:
+    """The (N, 17) cue column from the mesh reads of some rows, the others interpolated."""
+    out = np.full((len(track_id), NUM_AUS), np.nan, np.float32)
+    for rows, values in reads:
+        out[rows] = values
+    return _fill_cues(out, np.asarray(track_id), np.asarray(time_s))
+
+
 def analyse(frames: Iterable, config: TrackConfig | None = None, detector: DlibDetector | None = None) -> TrackTable:
     """Track every face through `frames`: (index, time_s, image) triples or objects with
     `index`, `time_s` (or `time`, in seconds) and `image` (RGB or grey uint8), e.g. video.Frame,
@@ -389,29 +421,45 @@ def analyse(frames: Iterable, config: TrackConfig | None = None, detector: DlibD
     cfg = config or TrackConfig()
     tracker = Tracker(cfg, detector)
     cols = {k: [] for k in ("frame", "time_s", "track_id", "params", "state", "landmarks")}
-    cues = []
     frames_, times, cuts, size = [], [], [], (0, 0)
-    for item in frames:
-        cue = (item.cut, item.thumb) if isinstance(item, Cued) else None
-        index, t, img = (item.index, item.time_s, item.image) if cue else _frame(item)
-        if frames_ and index <= frames_[-1]:
-            raise VideoError(f"frame indices must increase: {index} after {frames_[-1]}")
-        faces, cut = tracker.step(t, img, cue)
-        frames_.append(index)
-        times.append(t)
-        size = img.shape[:2]
-        if cut:
-            cuts.append(index)
-        for tr, state in faces:
-            for k, v in zip(cols, (index, t, tr.id, tr.al, state, tr.lm)):
-                cols[k].append(v)
-            if cfg.mesh:
-                cues.append(read_cues(img, tr.lm))
+    # The mesh reads run beside the tracker in a thread of their own: LiteRT lets the GIL go.
+    reads = ThreadPoolExecutor(1, thread_name_prefix="ganivid-mesh") if cfg.mesh else None
+    pending: deque = deque()
+    cues: list[np.ndarray] = []
+    last_read: dict[int, float] = {}  # track id -> time of its last mesh read
+    try:
+        for item in frames:
+            cue = (item.cut, item.thumb) if isinstance(item, Cued) else None
+            index, t, img = (item.index, item.time_s, item.image) if cue else _frame(item)
+            if frames_ and index <= frames_[-1]:
+                raise VideoError(f"frame indices must increase: {index} after {frames_[-1]}")
+            faces, cut = tracker.step(t, img, cue)
+            frames_.append(index)
+            times.append(t)
+            size = img.shape[:2]
+            if cut:
+                cuts.append(index)
+            due = []
+            for tr, state in faces:
+                if reads is not None and t - last_read.get(tr.id, -np.inf) >= 1 / cfg.mesh_rate - 1e-6:
+                    last_read[tr.id] = t
+                    due.append((len(cols["frame"]), tr.lm.copy()))
+                for k, v in zip(cols, (index, t, tr.id, tr.al, state, tr.lm)):
+                    cols[k].append(v)
+            if due:
+                pending.append(reads.submit(_read_frame, img, *map(list, zip(*due))))
+                if len(pending) > MESH_AHEAD:
+                    cues.append(pending.popleft().result())
+        while pending:
+            cues.append(pending.popleft().result())
+    finally:
+        if reads is not None:
+            reads.shutdown(cancel_futures=True)
     table = TrackTable(**{k: np.array(v, dtype=_empty()[k].dtype).reshape((-1, *_empty()[k].shape[1:]))
                           for k, v in cols.items()},
                        frames=np.array(frames_, np.int64), times=np.array(times, np.float64),
                        cuts=np.array(cuts, np.int64), image_size=tuple(size), encodings=tracker.encodings,
-                       cues=np.array(cues, np.float32).reshape(-1, NUM_AUS) if cfg.mesh else None)
+                       cues=_cue_table(cues, cols["track_id"], cols["time_s"]) if cfg.mesh else None)
     false = tracker.false_positives()
     if false:
         table = table.take(~np.isin(table.track_id, list(false)))
