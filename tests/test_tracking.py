@@ -330,3 +330,23 @@ def test_invalid_options():
         TrackConfig(sure_stretch=0)
     with pytest.raises(ConfigError):
         smooth(TrackTable.from_rows([]), min_cutoff=0)
+
+
+def test_mesh_cues_are_read_per_track_and_interpolated_between_reads(sprites, crossing, tmp_path):
+    from ganivid.aus import au_index
+    from ganivid.meshaus import SUPPORTED
+
+    clip, table = crossing
+    assert table.cues.shape == (len(table), 17) and np.isfinite(table.cues[:, SUPPORTED]).all()
+    ids = ids_per_face(clip, table)
+    smile = {name: np.median(table.cues[np.isin(table.track_id, v), au_index("AU12")]) for name, v in ids.items()}
+    assert smile["a"] > 0.5 > 0.1 > smile["b"]  # mouthSmile: the astronaut smiles, Grace Hopper does not
+    table.save(tmp_path / "t.npz")
+    assert np.array_equal(TrackTable.load(tmp_path / "t.npz").cues, table.cues, equal_nan=True)
+    one = tc.moving_clip(sprites[0], n_frames=12)
+    every = analyse(one, TrackConfig(mesh_rate=1000.0))
+    sparse = analyse(one, TrackConfig(mesh_rate=1 / (5 * (one.times[1] - one.times[0]))))  # every 5th frame
+    assert np.allclose(sparse.cues[[0, 5, 10]], every.cues[[0, 5, 10]], equal_nan=True)
+    u = np.linspace(0, 1, 6)[:, None]
+    assert np.allclose(sparse.cues[0:6], (1 - u) * every.cues[0] + u * every.cues[5], atol=1e-4, equal_nan=True)
+    assert analyse(one, TrackConfig(mesh=False)).cues is None
