@@ -117,9 +117,10 @@ SUPPORTED = np.array([a in _TABLE for a in AU_NAMES])
 CUE = tuple(_TABLE[a][0] if a in _TABLE else "" for a in AU_NAMES)
 REST = np.array([_TABLE[a][1] if a in _TABLE else np.nan for a in AU_NAMES])
 SPAN = np.array([_TABLE[a][2] if a in _TABLE else np.nan for a in AU_NAMES])
-# So that fitting noise reads 0: 0.02 of a blendshape score, 5 % of a distance's span (the mesh
-# jitters a third as much as dlib's fit; a wider zone lost GRID's quiet lip movements).
-DEADZONE = np.where([c in ("", "lip_gap") or c.startswith("mesh_") for c in CUE], 0.05 * SPAN, 0.02)
+# So that fitting noise reads 0: 0.01 of a blendshape score (resting scores vary by less), 5 %
+# of a distance's span (the mesh jitters a third as much as dlib's fit; a wider zone lost GRID's
+# quiet lip movements and the weakest warps of AU17).
+DEADZONE = np.where([c in ("", "lip_gap") or c.startswith("mesh_") for c in CUE], 0.05 * SPAN, 0.01)
 
 
 def cues(scores: np.ndarray, mesh: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
