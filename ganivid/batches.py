@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -40,11 +40,14 @@ class BatchLoader:
     """Batches for steps start_step, start_step + 1, ... prepared one ahead in a thread.
 
     Epoch e shuffles with numpy's generator seeded by (seed, e) and drops the last partial
-    global batch; process `rank` of `world` takes its slice of each global batch."""
+    global batch; process `rank` of `world` takes its slice of each global batch.
+    `make(ds, indices, flips)` builds a batch (default `make_batch`; real pairs add fields)."""
 
     def __init__(self, ds: FaceDataset, batch_size: int, *, seed: int, start_step: int = 0,
-                 rank: int = 0, world: int = 1, flip: bool = True, prefetch: int = 2) -> None:
+                 rank: int = 0, world: int = 1, flip: bool = True, prefetch: int = 2,
+                 make: Callable[[FaceDataset, np.ndarray, np.ndarray], dict[str, torch.Tensor]] = make_batch) -> None:
         self.ds, self.batch_size, self.seed, self.rank, self.world, self.flip = ds, batch_size, seed, rank, world, flip
+        self.make = make
         self.steps_per_epoch = len(ds) // (batch_size * world)
         if self.steps_per_epoch == 0:
             raise DataError(f"the dataset has {len(ds)} images, fewer than one batch of "
@@ -71,7 +74,7 @@ class BatchLoader:
     def _work(self, step: int) -> None:
         while not self._stop.is_set():
             try:
-                item: Any = make_batch(self.ds, *self.plan(step))
+                item: Any = self.make(self.ds, *self.plan(step))
             except Exception as ex:  # surfaced in the training thread
                 item = ex
             while not self._stop.is_set():

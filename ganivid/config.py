@@ -144,6 +144,14 @@ class TrainConfig:
     lambda_flow: float = 0.0
     lambda_flow_smooth: float = 0.0
     lambda_flow_fold: float = 0.0
+    # Real pairs (train(real=...), ganivid/pairtrain.py) in the paired phase: this many per step
+    # beside the batch_size warp pairs, their terms weighted lambda_real. Their flow is a prior,
+    # not the truth: its L1 weighs lambda_real_flow (the warp pairs' weighs lambda_flow). Their
+    # photometric and colour L1 weigh the mouth region (where teeth appear) 1 + real_mouth_weight.
+    real_batch_size: int = 0
+    lambda_real: float = 1.0
+    lambda_real_flow: float = 0.0
+    real_mouth_weight: float = 0.0
     # Target AUs = another sample's AUs + U(-noise, noise), clamped to [0, 1].
     target_noise: float = 0.1
     # Horizontal flips: the paper's only augmentation (the 17 AUs are symmetric).
@@ -175,7 +183,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check_positive(self, ("batch_size", "n_critic", "gp_every", "log_every", "sample_every",
                                "ckpt_every", "keep_checkpoints", "sample_count"))
-        for name in ("epochs", "lr_g", "lr_d", "pair_edit_weight", "lambda_flow", "lambda_flow_smooth", "lambda_flow_fold"):
+        for name in ("epochs", "lr_g", "lr_d", "pair_edit_weight", "lambda_flow", "lambda_flow_smooth", "lambda_flow_fold",
+                     "real_batch_size", "lambda_real", "lambda_real_flow", "real_mouth_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if min(self.steps, self.critic_warmup_steps, self.pair_warmup_steps, self.cache_mb) < 0:

@@ -58,7 +58,8 @@ class CriticLoss:
 
 @dataclass
 class GeneratorLoss:
-    """The generator's objective and its weighted terms (total = adv + au + cyc + attn + pair)."""
+    """The generator's objective and its weighted terms (total = adv + au + cyc + attn + pair
+    + real); `real`: the real pairs' terms of a paired phase that has them (ganivid/pairtrain.py)."""
 
     total: torch.Tensor
     adv: torch.Tensor
@@ -66,6 +67,7 @@ class GeneratorLoss:
     cyc: torch.Tensor
     attn: torch.Tensor
     pair: torch.Tensor
+    real: torch.Tensor | None = None
 
 
 def critic_loss(real_score: torch.Tensor, fake_score: torch.Tensor, real_aus: torch.Tensor,

@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ganivid.aus import AU_NAMES
@@ -31,9 +30,9 @@ from ganivid.config import ModelConfig, TrainConfig, load_config
 from ganivid.batches import BatchLoader, make_batch
 from ganivid.data import FaceDataset, open_dataset, to_images
 from ganivid.errors import CheckpointError, ConfigError, DataError
-from ganivid.losses import (CriticLoss, GeneratorLoss, attention_loss, au_loss, critic_loss, flow_loss,
-                            flow_smoothness, fold_penalty, generator_loss, gradient_penalty, pair_loss)
+from ganivid.losses import CriticLoss, GeneratorLoss, au_loss, critic_loss, generator_loss, gradient_penalty
 from ganivid.networks import Critic, Generator, compose, condition
+from ganivid.pairtrain import make_real_batch, pair_warmup_loss, prepare_real
 
 
 @dataclass
@@ -101,31 +100,6 @@ def critic_warmup_loss(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
     score, aus = critic(x)
     # 0 * score: the realness head joins the graph, so DDP sees every parameter used.
     return lambda_y * au_loss(aus, y) + 0.0 * score.float().sum()
-
-
-def pair_warmup_loss(generator: torch.nn.Module, x: torch.Tensor, batch: dict[str, torch.Tensor],
-                     cfg: TrainConfig, model: ModelConfig) -> GeneratorLoss:
-    """The generator alone on paired targets: pair terms + attention terms of one pass; for flow
-    models on pairs of known flow also the flow terms, and A is taught where the warp explains x_t."""
-    device = x.device
-    x_t, y_t = batch["x_t"].to(device), batch["y_t"].to(device)
-    known = model.flow and "flow_t" in batch
-    flow_t = batch["flow_t"].to(device) if known else None
-    cond = batch["c"].to(device) if known and model.condition == "change" else condition(model, y_t, batch["y"].to(device))
-    # On warp pairs the landmark prior is the pair's own flow: the residual learns 0, A and C the rest.
-    outputs = generator(x, cond, flow_t) if model.flow_prior else generator(x, cond)
-    edited, _ = compose(outputs, x)
-    color, attention = outputs[0], outputs[1]
-    keep = (1 - F.max_pool2d((batch["gap"].to(device) > 0.1).float(), 3, 1, 1)) if known else None
-    pair = pair_loss(x, x_t, edited, color, attention, cfg.lambda_pair, cfg.lambda_pair_color,
-                     cfg.lambda_pair_attention, edit_weight=cfg.pair_edit_weight, keep=keep)
-    if known:
-        flow = outputs[2]
-        pair = pair + cfg.lambda_flow * flow_loss(flow, flow_t, cfg.pair_edit_weight)
-        pair = pair + cfg.lambda_flow_smooth * flow_smoothness(flow) + cfg.lambda_flow_fold * fold_penalty(flow)
-    attn = cfg.lambda_a * attention_loss(attention.float(), cfg.lambda_tv)
-    zero = torch.zeros((), device=x.device)
-    return GeneratorLoss(pair + attn, zero, zero, zero, attn, pair)
 
 
 def critic_losses(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, fake: torch.Tensor,
@@ -221,13 +195,15 @@ def _truncate_metrics(path: Path, step: int) -> None:
 def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, out_dir: str | Path, *,
           resume: bool = False, max_steps: int | None = None, max_seconds: float | None = None,
           callback: Callable[[TrainState], bool | None] | None = None, export: str | Path | None = None,
-          resize: bool = False, quiet: bool = False, init: dict[str, torch.Tensor] | None = None) -> TrainResult:
+          resize: bool = False, quiet: bool = False, init: dict[str, torch.Tensor] | None = None,
+          real: FaceDataset | None = None) -> TrainResult:
     """Train (or with `resume`, continue) a run in `out_dir` on a dataset or dataset folder.
 
     Stops at the configured length, at global step `max_steps`, after `max_seconds`, when
     `callback` returns True, or on Ctrl-C; always saves a checkpoint when it stops.
     `export`: also write the inference file there at the end. `init`: generator weights to start a
-    new run from (a fine-tune), instead of the paper's initialisation.
+    new run from (a fine-tune), instead of the paper's initialisation. `real`: real pairs
+    (ganivid.realpairs), `train.real_batch_size` of them beside each paired warm-up batch.
     Raises:
         DataError, ConfigError, CheckpointError: bad dataset, options or checkpoint.
     """
@@ -266,6 +242,10 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
                           "its prior needs each face's landmarks, which the GAN phase does not have yet")
     if cfg.pair_warmup_steps and not ds.has_pairs:
         raise ConfigError(f"train.pair_warmup_steps needs a dataset with paired targets; {ds.source} has none")
+    if real is not None:
+        if not (cfg.pair_warmup_steps and cfg.real_batch_size):
+            raise ConfigError("real pairs train in the paired warm-up: set train.pair_warmup_steps and train.real_batch_size")
+        real = prepare_real(real)
     critic_end = cfg.critic_warmup_steps
     warmup = critic_end + cfg.pair_warmup_steps  # both warm-ups, then the GAN
     total = warmup + main_steps
@@ -318,6 +298,9 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
     d_net = DDP(raw_d, device_ids=[device.index] if cuda else None) if ddp else raw_d
 
     loader = BatchLoader(ds, cfg.batch_size, seed=cfg.seed, start_step=start, rank=rank, world=world, flip=cfg.flip)
+    # Its own order, also a function of (seed, step): a resumed run sees the same real batches.
+    real_loader = None if real is None else BatchLoader(real, cfg.real_batch_size, seed=cfg.seed + 1, start_step=start,
+                                                        rank=rank, world=world, flip=cfg.flip, make=make_real_batch)
     fixed = make_batch(ds, np.arange(min(cfg.sample_count, len(ds))), np.zeros(min(cfg.sample_count, len(ds)), bool))
 
     def save(step: int) -> Path | None:
@@ -370,11 +353,11 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
             if critic_end <= step < warmup:
                 # ---- generator warm-up on paired targets ----
                 with amp:
-                    g_loss = pair_warmup_loss(g_net, x, batch, cfg, model)
+                    g_loss = pair_warmup_loss(g_net, x, batch, cfg, model, None if real_loader is None else next(real_loader))
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.total.backward()
                 opt_g.step()
-                meter.add(g_pair=g_loss.pair, g_attn=g_loss.attn)
+                meter.add(g_pair=g_loss.pair, g_attn=g_loss.attn, **({} if g_loss.real is None else {"g_real": g_loss.real}))
             elif step < warmup:
                 # ---- critic AU-head warm-up ----
                 with amp:
@@ -456,6 +439,8 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
     finally:
         progress.stop()
         loader.close()
+        if real_loader is not None:
+            real_loader.close()
         if metrics_file is not None:
             metrics_file.close()
         if old_handler is not None:
