@@ -6,8 +6,10 @@ DATASET is a `ganivid annotate` folder of crops the model never saw (default: th
 portraits prepared as in models/MODELS.md). Measured:
 - identity: PSNR of G(x | y_r) against x (y_r = the crop's own labels) and mean attention;
 - AU response: for AU12, AU25, AU26, AU1, AU4, AU45 set to 0, .33, .66, 1 (others kept at y_r),
-  the built-in estimator's reading of the edited crop (dlib landmarks fitted on the crop
-  upscaled 4x, in the face box found once on the input crop): mean reading per level;
+  the estimator's reading of the edited crop (`--estimator mesh`, the default: MediaPipe's
+  blendshapes and mesh, ganivid/meshaus.py; or `landmarks`: dlib's geometry; dlib landmarks
+  fitted on the crop upscaled 4x, in the face box found once on the input crop): mean reading
+  per level;
   Spearman's rho of request vs change of reading (reading minus that face's reading at its own
   AUs, so faces' different resting readings do not swamp it) over all faces and levels
   (`spearman`); the mean of each face's own rho over the 4 levels (`spearman_per_face`, a face
@@ -32,7 +34,8 @@ from scipy.stats import spearmanr
 from ganivid.aus import AU_NAMES, au_index
 from ganivid.data import open_dataset
 from ganivid.engine import Engine
-from ganivid.estimate import SUPPORTED, estimate_aus, stable_landmarks
+from ganivid import estimate, meshaus
+from ganivid.estimate import estimate_aus, stable_landmarks
 from ganivid.faces import DlibDetector
 
 TESTED = ("AU12", "AU25", "AU26", "AU1", "AU4", "AU45")
@@ -54,8 +57,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 class Reader:
     """The estimator's AU reading (17,) of edited crops of one face, in a box found once."""
 
-    def __init__(self, detector: DlibDetector, reference: np.ndarray):
-        self.detector = detector
+    def __init__(self, detector: DlibDetector, reference: np.ndarray, estimator: str = "mesh"):
+        self.detector, self.estimator = detector, estimator
         big = self._big(reference)
         found = detector.boxes(big)
         self.box = max(found, key=lambda b: (b[0][2] - b[0][0]) * (b[0][3] - b[0][1]))[0] if found else None
@@ -69,10 +72,13 @@ class Reader:
         return stable_landmarks(self.detector, self._big(crop), self.box, n=9) / UPSCALE
 
     def read(self, crop: np.ndarray) -> np.ndarray:
-        return estimate_aus(self.landmarks(crop) * UPSCALE)
+        lm = self.landmarks(crop) * UPSCALE
+        if self.estimator == "mesh":
+            return meshaus.mesh_aus(meshaus.read_cues(self._big(crop), lm))
+        return estimate_aus(lm)
 
 
-def evaluate(model: str, data: str, count: int, seed: int = 0) -> dict:
+def evaluate(model: str, data: str, count: int, seed: int = 0, estimator: str = "mesh") -> dict:
     """The metrics above as a dict (one JSON line)."""
     t0 = time.time()
     engine = Engine.from_checkpoint(model, device="cpu")
@@ -82,7 +88,7 @@ def evaluate(model: str, data: str, count: int, seed: int = 0) -> dict:
     crops = np.stack([ds.image(int(i)) for i in pick])
     own = np.nan_to_num(ds.aus[pick], nan=0.0)
     detector = DlibDetector()
-    readers = [Reader(detector, c) for c in crops]  # the box of the input face
+    readers = [Reader(detector, c, estimator) for c in crops]  # the box of the input face
     if engine.prior:  # a landmark flow prior needs the crops' landmarks: faces without a box are left out
         keep = [k for k, r in enumerate(readers) if r.box is not None]
         crops, own, readers = crops[keep], own[keep], [readers[k] for k in keep]
@@ -92,7 +98,7 @@ def evaluate(model: str, data: str, count: int, seed: int = 0) -> dict:
     attention = float(np.mean([e.attention.mean() for e in ident]))
     ok = [k for k, r in enumerate(readers) if r.box is not None]
     base = {k: readers[k].read(ident[k].image) for k in ok}
-    supported = [n for n, s in zip(AU_NAMES, SUPPORTED) if s]
+    supported = [n for n, s in zip(AU_NAMES, (meshaus if estimator == "mesh" else estimate).SUPPORTED) if s]
     result = {}
     for name in TESTED:
         j = au_index(name)
@@ -146,13 +152,14 @@ def main() -> None:
     p.add_argument("--count", type=int, default=100)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--label", default=None, help="added to the JSON line (e.g. run and step)")
+    p.add_argument("--estimator", default="mesh", choices=("mesh", "landmarks"), help="who reads the edits' AUs")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if not Path(args.data).is_dir() or not Path(args.model).is_file():
         print(json.dumps({"benchmark": "model_quality", "skipped": "model or data absent",
                           "model": args.model, "data": args.data}))
         return
-    out = evaluate(args.model, args.data, args.count)
+    out = evaluate(args.model, args.data, args.count, estimator=args.estimator)
     if args.label:
         out = {"label": args.label, **out}
     print(json.dumps(out))

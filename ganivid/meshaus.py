@@ -91,8 +91,9 @@ def cue_values(scores: np.ndarray, mesh: np.ndarray, landmarks: np.ndarray) -> d
 
 
 # The cue of each AU and its resting value on single images (benchmarks/calibrate_mesh_aus.py):
-# the portraits' 10th percentile for blendshapes (actions only add to a score), their median for
-# mesh distances (which vary with anatomy). AU6 (cheekSquint), AU9 (noseSneer) and AU14
+# the portraits' 10th percentile for blendshapes (actions only add to a score) and the inner-lip
+# gap (closed lips are its rest), their 75th for other mesh distances: they vary with anatomy as
+# much as a full action, and a photo should read an action only where one is clear. AU6 (cheekSquint), AU9 (noseSneer) and AU14
 # (mouthDimple) stay unsupported: the first two read 0 on every face, the last has no data here.
 # Spans: a strong action reads 0.8 of a blendshape's range (the London posed smiles' median
 # mouthSmile, 0.585, then reads AU12 0.73); a mesh distance's span is its rise when warps.py
@@ -101,16 +102,16 @@ _TABLE: dict[str, tuple[str, float, float]] = {  # AU: (cue, rest, span)
     "AU1": ("browInnerUp", 0.0001, 0.8),
     "AU2": ("browOuterUp", 0.0005, 0.8),
     "AU4": ("browDown", 0.0932, 0.8),
-    "AU5": ("mesh_eye_open", 0.2957, 0.0491),
+    "AU5": ("mesh_eye_open", 0.3394, 0.0491),
     "AU7": ("eyeSquint", 0.3357, 0.8),
-    "AU10": ("mesh_upper_lip", -0.2279, 0.0203),
+    "AU10": ("mesh_upper_lip", -0.2009, 0.0203),
     "AU12": ("mouthSmile", 0.0352, 0.8),
-    "AU15": ("mesh_corners_down", 0.2689, 0.0664),
+    "AU15": ("mesh_corners_down", 0.3146, 0.0664),
     "AU17": ("mouthShrugLower", 0.0014, 0.8),
     "AU20": ("mouthStretch", 0.0029, 0.8),
-    "AU23": ("mesh_lips_thin", -0.2076, 0.0134),
+    "AU23": ("mesh_lips_thin", -0.1837, 0.0134),
     "AU25": ("lip_gap", 0.0019, 0.1730),
-    "AU26": ("mesh_jaw", 1.1483, 0.2169),
+    "AU26": ("mesh_jaw", 1.2188, 0.2169),
     "AU45": ("eyeBlink", 0.0690, 0.8),
 }
 SUPPORTED = np.array([a in _TABLE for a in AU_NAMES])
