@@ -12,10 +12,12 @@ import torch
 
 from ganivid.data import FaceDataset, to_tensor
 from ganivid.errors import DataError
+from ganivid.priorgan import flip_landmarks
 
 
 def make_batch(ds: FaceDataset, indices: np.ndarray, flips: np.ndarray) -> dict[str, torch.Tensor]:
-    """Batch dict: x (B, 3, S, S), y (B, 17); with paired targets also x_t, y_t."""
+    """Batch dict: x (B, 3, S, S), y (B, 17); with paired targets also x_t, y_t; with known
+    flows flow_t, gap, c; with the crops' landmarks lm (B, 68, 2)."""
     images = np.stack([ds.image(int(i)) for i in indices])
     images[flips] = images[flips, :, ::-1]
     batch = {"x": to_tensor(images), "y": torch.from_numpy(ds.aus[indices].astype(np.float32))}
@@ -25,6 +27,9 @@ def make_batch(ds: FaceDataset, indices: np.ndarray, flips: np.ndarray) -> dict[
         targets[flips] = targets[flips, :, ::-1]
         batch["x_t"] = to_tensor(targets)
         batch["y_t"] = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.float32))
+    if getattr(ds, "landmarks", None) is not None:  # a flow-prior model's GAN phase makes priors from them
+        batch["lm"] = torch.from_numpy(np.stack([flip_landmarks(ds.landmarks[i], ds.image_size) if f
+                                                 else ds.landmarks[i] for i, f in zip(indices, flips)]))
     if getattr(ds, "flows", None) is not None:
         flows = ds.flows[indices].astype(np.float32)  # (B, S, S, 2)
         gaps = ds.gaps[indices].astype(np.float32)

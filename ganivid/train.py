@@ -33,6 +33,7 @@ from ganivid.errors import CheckpointError, ConfigError, DataError
 from ganivid.losses import CriticLoss, GeneratorLoss, au_loss, critic_loss, generator_loss, gradient_penalty
 from ganivid.networks import Critic, Generator, compose, condition
 from ganivid.pairtrain import make_real_batch, pair_warmup_loss, prepare_real
+from ganivid.priorgan import attach_landmarks, cycle_inputs
 
 
 @dataclass
@@ -116,17 +117,23 @@ def critic_losses(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, fak
     return critic_loss(real_score, fake_score, aus[: len(x)], y, gp, cfg.lambda_gp, cfg.lambda_y)
 
 
+def _given(prior: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    """G's optional prior argument."""
+    return () if prior is None else (prior,)
+
+
 def generator_losses(generator: torch.nn.Module, critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                      y_g: torch.Tensor, outputs: tuple[torch.Tensor, ...], cfg: TrainConfig, model: ModelConfig,
-                     x_t: torch.Tensor | None = None,
-                     pair_mask: torch.Tensor | None = None) -> tuple[GeneratorLoss, torch.Tensor]:
+                     x_t: torch.Tensor | None = None, pair_mask: torch.Tensor | None = None,
+                     cycle_prior: torch.Tensor | None = None) -> tuple[GeneratorLoss, torch.Tensor]:
     """Generator objective given G(x | y_g)'s outputs with their graph; returns the loss and the
     cycle image. `critic` should be the bare module with requires_grad off; `x_t`, `pair_mask`:
-    paired targets and which samples were edited towards them."""
+    paired targets and which samples were edited towards them; `cycle_prior`: a flow-prior
+    model's prior of the way back (priorgan.cycle_inputs)."""
     color, attention = outputs[0], outputs[1]
     x_g, _ = compose(outputs, x)
     score, aus = critic(x_g)
-    cycle = generator(x_g, condition(model, y, y_g))
+    cycle = generator(x_g, condition(model, y, y_g), *_given(cycle_prior))
     attention_c = cycle[1]
     x_c, _ = compose(cycle, x_g)
     loss = generator_loss(score, aus, y_g, x, x_c, attention, attention_c, cfg.lambda_y, cfg.lambda_cyc,
@@ -149,9 +156,11 @@ def write_samples(path: Path, generator: Generator, fixed: dict[str, torch.Tenso
         last = fixed["x_t"].to(device)
     else:
         y_g = y.roll(1, 0)  # another sample's AUs
-        outputs = generator(x, condition(model, y_g, y))
+        fwd, back = (cycle_inputs(fixed["lm"].numpy(), y_g - y, x.shape[-1]) if model.flow_prior
+                     else (None, None))
+        outputs = generator(x, condition(model, y_g, y), *_given(fwd))
         x_g, _ = compose(outputs, x)
-        last, _ = compose(generator(x_g, condition(model, y, y_g)), x_g)
+        last, _ = compose(generator(x_g, condition(model, y, y_g), *_given(back)), x_g)
     color, attention = outputs[0], outputs[1]
     rows = [x, x_g, attention.expand_as(x) * 2 - 1, color, last]
     grid = np.concatenate([np.concatenate(list(to_images(r)), axis=1) for r in rows], axis=0)
@@ -237,9 +246,13 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
     if ds.unlabelled:
         console.print(f"note: {', '.join(ds.unlabelled)} are empty in every row of {ds.source}: trained as 0")
     main_steps = cfg.steps or math.ceil(cfg.epochs * len(ds) / (cfg.batch_size * world))
-    if model.flow_prior and (main_steps or getattr(ds, "flows", None) is None):
-        raise ConfigError("model.flow_prior trains on pairs of known flow only (train.steps = epochs = 0): "
-                          "its prior needs each face's landmarks, which the GAN phase does not have yet")
+    if model.flow_prior and main_steps and getattr(ds, "landmarks", None) is None:
+        if isinstance(data, (str, Path)):
+            attach_landmarks(ds, data)  # the GAN phase makes each request's prior from them
+        else:
+            raise ConfigError("model.flow_prior's GAN phase needs each face's crop landmarks (dataset.landmarks)")
+    if model.flow_prior and not main_steps and getattr(ds, "flows", None) is None:
+        raise ConfigError("model.flow_prior's paired warm-up needs pairs of known flow (pairs.make_flow_pairs)")
     if cfg.pair_warmup_steps and not ds.has_pairs:
         raise ConfigError(f"train.pair_warmup_steps needs a dataset with paired targets; {ds.source} has none")
     if real is not None:
@@ -383,8 +396,10 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
                 g_turn = (k + 1) % cfg.n_critic == 0
                 # ---- fakes: with a graph on generator turns, reused by the G update below
                 # (G does not change in between), so no step runs G twice on the same input ----
+                fwd, back = (cycle_inputs(batch["lm"].numpy(), y_g - y, x.shape[-1]) if model.flow_prior
+                             else (None, None))
                 with amp, torch.set_grad_enabled(g_turn):
-                    outputs = (g_net if g_turn else raw_g)(x, condition(model, y_g, y))
+                    outputs = (g_net if g_turn else raw_g)(x, condition(model, y_g, y), *_given(fwd))
                     attention = outputs[1]
                     fake = compose(outputs, x)[0].detach()
                 # ---- critic update ----
@@ -400,7 +415,7 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
                     raw_d.requires_grad_(False)  # gradients flow to the image only
                     x_t = batch["x_t"].to(device) if paired else None
                     with amp:
-                        g_loss, _ = generator_losses(g_net, raw_d, x, y, y_g, outputs, cfg, model, x_t, pair_mask)
+                        g_loss, _ = generator_losses(g_net, raw_d, x, y, y_g, outputs, cfg, model, x_t, pair_mask, back)
                     opt_g.zero_grad(set_to_none=True)
                     g_loss.total.backward()
                     opt_g.step()

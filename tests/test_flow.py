@@ -199,5 +199,5 @@ def test_a_flow_prior_model_fine_tunes_from_a_flow_model(tmp_path, crop):
     assert info.model.flow_prior
     weights = g.state_dict()  # a step at lr 1e-12 keeps the weights it started from
     assert all(torch.allclose(weights[k], v, atol=1e-6) for k, v in start.items())
-    with pytest.raises(ConfigError, match="flow_prior"):  # its prior needs landmarks the GAN phase lacks
+    with pytest.raises(ConfigError, match="flow_prior"):  # its GAN phase makes priors from landmarks
         train(TrainConfig(batch_size=8, steps=5, pair_warmup_steps=0), prior_cfg, ds, tmp_path / "gan", quiet=True)
