@@ -129,6 +129,7 @@ def train_cmd(
     set_: list[str] = typer.Option([], "--set", help="Override any key: --set train.lr_g=2e-4 (repeatable)."),
     resize: bool = typer.Option(False, "--resize", help="Resample crops of another size instead of refusing them."),
     export: Path | None = typer.Option(None, "--export", help="At the end, write the inference model here (.safetensors)."),
+    init: Path | None = typer.Option(None, "--init", help="Start from this model's generator (.safetensors or checkpoint of the preset's model): a fine-tune."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train GANimation on a face dataset (under torchrun: DDP on all processes)."""
@@ -142,8 +143,12 @@ def train_cmd(
                       (("device", device), ("batch_size", batch_size), ("epochs", epochs), ("steps", steps)) if v is not None})
     if epochs is not None and steps is None:
         overrides["train.steps"] = 0  # --epochs alone must not lose to a preset's steps
+    if init is not None and not init.is_file():
+        from ganivid.errors import ConfigError
+
+        raise ConfigError(f"--init {init}: no such file")
     train_preset(config, data, out_dir=out, overrides=overrides, resume=resume, resize=resize,
-                 export=export, quiet=quiet)
+                 export=export, quiet=quiet, init=init)
 
 
 @command("export")

@@ -473,11 +473,21 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
 
 def train_preset(preset: str | Path, data: str | Path, *, out_dir: str | Path | None = None,
                  overrides: dict[str, Any] | None = None, resume: bool = False, resize: bool = False,
-                 export: str | Path | None = None, quiet: bool = False) -> TrainResult:
-    """`ganivid train`: configs from a preset and overrides, then train()."""
+                 export: str | Path | None = None, quiet: bool = False, init: str | Path | None = None) -> TrainResult:
+    """`ganivid train`: configs from a preset and overrides, then train(); `init`: an inference
+    model or checkpoint whose generator the run starts from (a fine-tune)."""
     model, cfg = load_config(preset, overrides)
     out = Path(out_dir) if out_dir is not None else Path("runs") / Path(str(preset)).stem
-    result = train(cfg, model, data, out, resume=resume, export=export, resize=resize, quiet=quiet)
+    start = None
+    if init is not None and not resume:
+        from ganivid.checkpoint import load_generator
+
+        generator, info = load_generator(str(init), torch.device("cpu"))
+        if info.model != model:
+            raise ConfigError(f"--init {init}: its generator is not the preset's model "
+                              f"({', '.join(k for k in asdict(model) if getattr(info.model, k) != getattr(model, k))} differ)")
+        start = generator.state_dict()
+    result = train(cfg, model, data, out, resume=resume, export=export, resize=resize, quiet=quiet, init=start)
     if not quiet and int(os.environ.get("RANK", 0)) == 0:
         from rich.console import Console
         done = f"trained to step {result.step} in {result.run_dir}"

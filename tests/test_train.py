@@ -254,6 +254,11 @@ def test_cli_trains_resumes_and_exports(tmp_path):
     assert grid.shape == (5 * 32, CFG.sample_count * 32, 3)  # rows: input, edited, attention, colour, cycle
     r = run_cli("export", run, "-o", tmp_path / "again.safetensors")
     assert r.exit_code == 0 and load_generator(tmp_path / "again.safetensors")[1].provenance["step"] == 6
+    r = run_cli("train", "-c", "tiny", "--data", data, "--out", tmp_path / "fine", "--steps", 1, "--quiet",
+                "--init", model, "--set", "train.lr_g=1e-12", "--set", "train.lr_d=1e-12", "--export", tmp_path / "f.safetensors")
+    assert r.exit_code == 0, r.output  # a fine-tune starts from the model's generator
+    before, after = g.state_dict(), load_generator(tmp_path / "f.safetensors")[0].state_dict()
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
 
 
 @pytest.mark.parametrize("case,message", [
@@ -271,6 +276,8 @@ def test_cli_trains_resumes_and_exports(tmp_path):
     ("no_cuda", "CUDA is not available|unknown device"),
     ("unknown_preset", "unknown preset 'huge'"),
     ("paired_preset_unpaired_data", "train.pair_warmup_steps needs a dataset with paired targets"),
+    ("init_missing", "--init .*: no such file"),
+    ("init_other_model", "--init .*: its generator is not the preset's model \\(conv_dim"),
 ])
 def test_cli_bad_input_gives_one_error_line(tmp_path, case, message):
     data = tmp_path / "data"
@@ -300,6 +307,16 @@ def test_cli_bad_input_gives_one_error_line(tmp_path, case, message):
         args += ["--device", "cuda:0" if not torch.cuda.is_available() else "tpu"]
     if case == "unknown_preset":
         args[2] = "huge"
+    if case == "init_missing":
+        args += ["--init", tmp_path / "none.safetensors"]
+    if case == "init_other_model":
+        from ganivid.checkpoint import save_inference
+        from ganivid.config import ModelConfig
+        from ganivid.networks import Generator
+
+        other = ModelConfig(**{**MODEL.__dict__, "conv_dim": 16})
+        save_inference(tmp_path / "other.safetensors", Generator(other), other, crop_spec="x", provenance={})
+        args += ["--init", tmp_path / "other.safetensors"]
     if case == "paired_preset_unpaired_data":  # training/cpu_paired.toml on a plain folder
         args[2] = "cpu_paired"
         args += ["--set", "model.image_size=32", "--resize"]
