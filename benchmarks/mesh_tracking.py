@@ -36,7 +36,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from tracking import evaluate, grid_clips, match, portraits, quality, second_diff  # noqa: E402
+from tracking import evaluate, grid_clips, match, portraits, quality, second_diff, synthetic_clips  # noqa: E402
 
 from ganivid import testclips as tc  # noqa: E402
 from ganivid.align import CROP_SIDE, LEFT_EYE, RIGHT_EYE, Alignment, alignment_from_landmarks  # noqa: E402
@@ -220,9 +220,7 @@ def main() -> None:
     sprites = [tc.sprite(p) for p in portraits()]
     a, g = sprites
     meshes = [still_mesh(reader, s.image, s.alignment) for s in sprites]
-    clips = {"moving": tc.moving_clip(a, fps=args.fps), "moving_vfr": tc.moving_clip(g, fps=args.fps, vfr=True),
-             "crossing": tc.crossing_clip(a, g, fps=args.fps), "reentry": tc.reentry_clip(g, fps=args.fps),
-             "cut": tc.cut_clip(a, fps=args.fps)}
+    clips = synthetic_clips(a, g, args.fps)
     cfg = TrackConfig(detect_every=args.every)
     res = {"dlib": {}, "mesh": {}, "mesh_own_truth": {}}
     sa = {k: ([], []) for k in res}

@@ -164,6 +164,13 @@ def grid_clips(n: int = 4) -> list[tuple[int, float, np.ndarray]]:
     return out
 
 
+def synthetic_clips(a, g, fps: float) -> dict:
+    """The five clips with known trajectories, of the astronaut's (a) and Hopper's (g) sprites."""
+    return {"moving": tc.moving_clip(a, fps=fps), "moving_vfr": tc.moving_clip(g, fps=fps, vfr=True),
+            "crossing": tc.crossing_clip(a, g, fps=fps), "reentry": tc.reentry_clip(g, fps=fps),
+            "cut": tc.cut_clip(a, fps=fps)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fps", type=float, default=25.0)
@@ -174,9 +181,7 @@ def main() -> None:
     cv2.setNumThreads(1)  # CPU time of one thread: comparable between runs on a shared machine
     astronaut, hopper = portraits()
     a, g = tc.sprite(astronaut), tc.sprite(hopper)
-    clips = {"moving": tc.moving_clip(a, fps=args.fps), "moving_vfr": tc.moving_clip(g, fps=args.fps, vfr=True),
-             "crossing": tc.crossing_clip(a, g, fps=args.fps), "reentry": tc.reentry_clip(g, fps=args.fps),
-             "cut": tc.cut_clip(a, fps=args.fps)}
+    clips = synthetic_clips(a, g, args.fps)
     cfg = TrackConfig(detect_every=args.every)
     res = {}
     for name, clip in clips.items():
