@@ -68,6 +68,15 @@ class GeneratorLoss:
     attn: torch.Tensor
     pair: torch.Tensor
     real: torch.Tensor | None = None
+    chroma: torch.Tensor | None = None
+
+
+def chroma_shift(edited: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """Mean |shift| of each image's average chroma (opponent R - G and (R + G) / 2 - B) from
+    `image` to `edited` (B, 3, H, W): a tint moves it, a local edit (teeth, a cavity) barely."""
+    d = (edited.float() - image.float()).mean((2, 3))  # (B, 3)
+    r, g, b = d.unbind(1)
+    return ((r - g).abs() + ((r + g) / 2 - b).abs()).mean()
 
 
 def critic_loss(real_score: torch.Tensor, fake_score: torch.Tensor, real_aus: torch.Tensor,

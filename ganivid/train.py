@@ -13,7 +13,7 @@ import signal
 import threading
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,7 +30,8 @@ from ganivid.config import ModelConfig, TrainConfig, load_config
 from ganivid.batches import BatchLoader, make_batch
 from ganivid.data import FaceDataset, open_dataset, to_images
 from ganivid.errors import CheckpointError, ConfigError, DataError
-from ganivid.losses import CriticLoss, GeneratorLoss, au_loss, critic_loss, generator_loss, gradient_penalty
+from ganivid.losses import (CriticLoss, GeneratorLoss, au_loss, chroma_shift, critic_loss, generator_loss,
+                            gradient_penalty)
 from ganivid.networks import Critic, Generator, compose, condition
 from ganivid.pairtrain import make_real_batch, pair_warmup_loss, prepare_real
 from ganivid.priorgan import attach_landmarks, cycle_inputs
@@ -140,6 +141,9 @@ def generator_losses(generator: torch.nn.Module, critic: torch.nn.Module, x: tor
                           cfg.lambda_a, cfg.lambda_tv, edited=x_g, paired=x_t, lambda_pair=cfg.lambda_pair,
                           color=color, lambda_pair_color=cfg.lambda_pair_color, pair_mask=pair_mask,
                           lambda_pair_attention=cfg.lambda_pair_attention, pair_edit_weight=cfg.pair_edit_weight)
+    if cfg.lambda_chroma > 0:
+        chroma = cfg.lambda_chroma * chroma_shift(x_g, x)
+        loss = replace(loss, total=loss.total + chroma, chroma=chroma)
     return loss, x_c
 
 
@@ -421,7 +425,8 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
                     opt_g.step()
                     raw_d.requires_grad_(True)
                     meter.add(g_total=g_loss.total, g_adv=g_loss.adv, g_au=g_loss.au, g_cyc=g_loss.cyc,
-                              g_attn=g_loss.attn, g_pair=g_loss.pair)
+                              g_attn=g_loss.attn, g_pair=g_loss.pair,
+                              **({} if g_loss.chroma is None else {"g_chroma": g_loss.chroma}))
             step += 1
             progress.update(task, completed=step)
 

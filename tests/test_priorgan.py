@@ -89,3 +89,14 @@ def test_landmarks_from_an_annotate_manifest(tmp_path, crop):
     (tmp_path / "manifest.jsonl").write_text(json.dumps({"file": "imgs/a.png", "landmarks": lm.tolist()}) + "\n")
     attach_landmarks(ds, tmp_path)
     assert ds.landmarks.shape == (1, 68, 2)
+
+
+def test_colour_guard_sees_tints_not_local_edits():
+    from ganivid.losses import chroma_shift
+
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert chroma_shift(x, x) == 0
+    teeth = x.clone()
+    teeth[:, :, 6:10, 6:10] = 1.0  # white teeth in a sixteenth of the crop
+    tint = x + torch.tensor([-0.1, 0.1, 0.0])[None, :, None, None]  # a slight green over all of it
+    assert chroma_shift(tint, x) > 3 * chroma_shift(teeth, x)
