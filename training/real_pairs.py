@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # ship.py beside this file
-from ship import crop_landmarks  # noqa: E402
+from ship import cpu_logger, crop_landmarks  # noqa: E402
 
 from ganivid.config import load_config, parse_override  # noqa: E402
 from ganivid.data import ArrayDataset, FaceDataset, open_dataset  # noqa: E402
@@ -86,15 +85,10 @@ def main() -> None:
     fixed = make_real_batch(real, np.linspace(0, len(real) - 1, cfg.sample_count).round().astype(int),
                             np.zeros(cfg.sample_count, bool))
     fixed["flow_t"] = fixed["prior"]  # write_samples hands flow_t to a prior model: here the inference prior
-    cpu_log = args.out / "cpu.jsonl"
-    cpu_start = json.loads(cpu_log.read_text().splitlines()[-1])["cpu_s"] if args.resume and cpu_log.is_file() else 0.0
+    log_cpu = cpu_logger(args.out, cfg.log_every, args.resume)
 
     def on_step(state) -> None:
-        # Process CPU seconds per step: the fair clock when runs share 2 cores with other jobs.
-        if state.step % cfg.log_every == 0:
-            with cpu_log.open("a") as f:
-                f.write(json.dumps({"step": state.step, "cpu_s": round(cpu_start + time.process_time(), 1),
-                                    "wall_s": round(state.elapsed, 1)}) + "\n")
+        log_cpu(state)
         if state.step % cfg.sample_every == 0:
             write_samples(args.out / "samples" / f"real_{state.step:08d}.png", state.generator, fixed, torch.device("cpu"))
 

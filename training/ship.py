@@ -41,6 +41,20 @@ def crop_landmarks(root: Path, names: list[str], size: int) -> np.ndarray:
     return np.stack([by_file[n] for n in names])
 
 
+def cpu_logger(out: Path, every: int, resume: bool):
+    """A train() callback appending {step, cpu_s, wall_s} to OUT/cpu.jsonl every `every` steps:
+    process CPU seconds, the fair clock when runs share 2 cores with other jobs."""
+    log = out / "cpu.jsonl"
+    start = json.loads(log.read_text().splitlines()[-1])["cpu_s"] if resume and log.is_file() else 0.0
+
+    def on_step(state) -> None:
+        if state.step % every == 0:
+            with log.open("a") as f:
+                f.write(json.dumps({"step": state.step, "cpu_s": round(start + time.process_time(), 1),
+                                    "wall_s": round(state.elapsed, 1)}) + "\n")
+    return on_step
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, type=Path)
@@ -80,15 +94,7 @@ def main() -> None:
             known = {"flows": data.flows, "gaps": data.gaps, "changes": data.changes} if model.flow else {}
             np.savez(tmp, x=data.images, y=data.aus, x_t=data.targets[0], y_t=data.targets[1], **known)
             tmp.replace(cache)
-    cpu_log = args.out / "cpu.jsonl"
-    cpu_start = json.loads(cpu_log.read_text().splitlines()[-1])["cpu_s"] if args.resume and cpu_log.is_file() else 0.0
-
-    def log_cpu(state) -> None:
-        # Process CPU seconds per step: the fair clock when runs share 2 cores with other jobs.
-        if state.step % cfg.log_every == 0:
-            with cpu_log.open("a") as f:
-                f.write(json.dumps({"step": state.step, "cpu_s": round(cpu_start + time.process_time(), 1),
-                                    "wall_s": round(state.elapsed, 1)}) + "\n")
+    log_cpu = cpu_logger(args.out, cfg.log_every, args.resume)
 
     init = None
     if args.init is not None and not args.resume:
