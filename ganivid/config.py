@@ -58,6 +58,9 @@ class ModelConfig:
     # face's tracked landmarks) + the head's output, a residual (Geng et al. 2018's warp-guided
     # split): geometry exact from the first step; A and C paint what the warp cannot.
     flow_prior: bool = False
+    # A = 1 (keep the input) on the crop's outer eighth, ramping in: the colour mask cannot paint
+    # a seam at the crop border, where the GAN phase learned to (benchmarks/real_edits.py pictures).
+    attention_border: bool = False
 
     def __post_init__(self) -> None:
         _check_positive(self, ("image_size", "num_aus", "conv_dim", "critic_dim"))

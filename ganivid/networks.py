@@ -93,7 +93,10 @@ class Generator(nn.Module):
         color = torch.tanh(out[:, :3])
         if self.cfg.color == "residual":  # relative to what A retains: the (warped) input
             color = (base + 2 * color).clamp(-1, 1)
-        return color, torch.sigmoid(out[:, 3:])
+        attention = torch.sigmoid(out[:, 3:])
+        if self.cfg.attention_border:
+            attention = 1 - (1 - attention) * _border_ramp(attention.shape[-1], attention.device, attention.dtype)
+        return color, attention
 
 
 def _border_ramp(size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

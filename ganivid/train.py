@@ -488,10 +488,11 @@ def train_preset(preset: str | Path, data: str | Path, *, out_dir: str | Path | 
         from ganivid.checkpoint import load_generator
 
         generator, info = load_generator(str(init), torch.device("cpu"))
-        if info.model != model:
+        start = generator.state_dict()
+        wanted = Generator(model).state_dict()
+        if any(k not in start or start[k].shape != v.shape for k, v in wanted.items()):
             raise ConfigError(f"--init {init}: its generator is not the preset's model "
                               f"({', '.join(k for k in asdict(model) if getattr(info.model, k) != getattr(model, k))} differ)")
-        start = generator.state_dict()
     result = train(cfg, model, data, out, resume=resume, export=export, resize=resize, quiet=quiet, init=start)
     if not quiet and int(os.environ.get("RANK", 0)) == 0:
         from rich.console import Console

@@ -100,3 +100,19 @@ def test_colour_guard_sees_tints_not_local_edits():
     teeth[:, :, 6:10, 6:10] = 1.0  # white teeth in a sixteenth of the crop
     tint = x + torch.tensor([-0.1, 0.1, 0.0])[None, :, None, None]  # a slight green over all of it
     assert chroma_shift(tint, x) > 3 * chroma_shift(teeth, x)
+
+
+def test_attention_border_keeps_the_crop_edge():
+    from ganivid.networks import _border_ramp
+
+    cfg = ModelConfig(**{**PRIOR.__dict__, "attention_border": True})
+    g = Generator(cfg)
+    for p in g.parameters():
+        torch.nn.init.normal_(p, std=0.5)  # an attention far from 1 everywhere
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    _, attention, _ = g(x, torch.zeros(2, 17), torch.zeros(2, 2, 64, 64))
+    ramp = _border_ramp(64, x.device, x.dtype)
+    assert torch.all(attention[..., ramp == 0] == 1)  # the outermost ring: the input, always
+    assert attention[..., ramp == 1].min() < 0.5  # inside, the head decides
+    plain = Generator(PRIOR)
+    plain.load_state_dict(g.state_dict())  # the same weights: a fine-tune may switch it on
