@@ -124,6 +124,9 @@ class TrainConfig:
     # The GAN phase's colour guard: weight of the mean chroma shift of each edit (losses.chroma_shift);
     # without it a critic can be fooled by tinting the face.
     lambda_chroma: float = 0.0
+    # ... and of a flow-prior model's residual flow (mean |F - prior|, pixels): the GAN phase
+    # otherwise bends the geometry the warp pairs taught (streaks at the chin, shallower jaw drops).
+    lambda_residual_flow: float = 0.0
     # Gradient penalty on every k-th critic step only, weighted k * lambda_gp ("lazy"
     # regularisation as in StyleGAN2): the penalty's double backward is ~2/3 of a critic step.
     # 1 = the paper (every step).
@@ -190,7 +193,7 @@ class TrainConfig:
         _check_positive(self, ("batch_size", "n_critic", "gp_every", "log_every", "sample_every",
                                "ckpt_every", "keep_checkpoints", "sample_count"))
         for name in ("epochs", "lr_g", "lr_d", "pair_edit_weight", "lambda_flow", "lambda_flow_smooth", "lambda_flow_fold",
-                     "real_batch_size", "lambda_real", "lambda_real_flow", "real_mouth_weight", "lambda_chroma"):
+                     "real_batch_size", "lambda_real", "lambda_real_flow", "real_mouth_weight", "lambda_chroma", "lambda_residual_flow"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if min(self.steps, self.critic_warmup_steps, self.pair_warmup_steps, self.cache_mb) < 0:

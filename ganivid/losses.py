@@ -69,6 +69,7 @@ class GeneratorLoss:
     pair: torch.Tensor
     real: torch.Tensor | None = None
     chroma: torch.Tensor | None = None
+    residual: torch.Tensor | None = None
 
 
 def chroma_shift(edited: torch.Tensor, image: torch.Tensor) -> torch.Tensor:

@@ -126,11 +126,12 @@ def _given(prior: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
 def generator_losses(generator: torch.nn.Module, critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                      y_g: torch.Tensor, outputs: tuple[torch.Tensor, ...], cfg: TrainConfig, model: ModelConfig,
                      x_t: torch.Tensor | None = None, pair_mask: torch.Tensor | None = None,
-                     cycle_prior: torch.Tensor | None = None) -> tuple[GeneratorLoss, torch.Tensor]:
+                     cycle_prior: torch.Tensor | None = None,
+                     prior: torch.Tensor | None = None) -> tuple[GeneratorLoss, torch.Tensor]:
     """Generator objective given G(x | y_g)'s outputs with their graph; returns the loss and the
     cycle image. `critic` should be the bare module with requires_grad off; `x_t`, `pair_mask`:
     paired targets and which samples were edited towards them; `cycle_prior`: a flow-prior
-    model's prior of the way back (priorgan.cycle_inputs)."""
+    model's prior of the way back (priorgan.cycle_inputs), `prior` the one it was given."""
     color, attention = outputs[0], outputs[1]
     x_g, _ = compose(outputs, x)
     score, aus = critic(x_g)
@@ -144,6 +145,9 @@ def generator_losses(generator: torch.nn.Module, critic: torch.nn.Module, x: tor
     if cfg.lambda_chroma > 0:
         chroma = cfg.lambda_chroma * chroma_shift(x_g, x)
         loss = replace(loss, total=loss.total + chroma, chroma=chroma)
+    if prior is not None and cfg.lambda_residual_flow > 0:  # geometry stays the prior's
+        residual = cfg.lambda_residual_flow * (outputs[2] - prior).abs().mean()
+        loss = replace(loss, total=loss.total + residual, residual=residual)
     return loss, x_c
 
 
@@ -419,14 +423,14 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
                     raw_d.requires_grad_(False)  # gradients flow to the image only
                     x_t = batch["x_t"].to(device) if paired else None
                     with amp:
-                        g_loss, _ = generator_losses(g_net, raw_d, x, y, y_g, outputs, cfg, model, x_t, pair_mask, back)
+                        g_loss, _ = generator_losses(g_net, raw_d, x, y, y_g, outputs, cfg, model, x_t, pair_mask, back, fwd)
                     opt_g.zero_grad(set_to_none=True)
                     g_loss.total.backward()
                     opt_g.step()
                     raw_d.requires_grad_(True)
                     meter.add(g_total=g_loss.total, g_adv=g_loss.adv, g_au=g_loss.au, g_cyc=g_loss.cyc,
                               g_attn=g_loss.attn, g_pair=g_loss.pair,
-                              **({} if g_loss.chroma is None else {"g_chroma": g_loss.chroma}))
+                              **{f"g_{k}": v for k in ("chroma", "residual") if (v := getattr(g_loss, k)) is not None})
             step += 1
             progress.update(task, completed=step)
 

@@ -64,9 +64,11 @@ def test_gan_phase_of_a_flow_prior_model(tmp_path, crop):
     assert np.allclose(batch["lm"][1].numpy(), flip_landmarks(lm, 64))
     torch.manual_seed(0)
     start = {k: v.clone() for k, v in Generator(PRIOR).state_dict().items()}
-    result = train(TrainConfig(batch_size=4, steps=4, n_critic=1, log_every=1, sample_every=2, ckpt_every=1000),
+    result = train(TrainConfig(batch_size=4, steps=4, n_critic=1, log_every=1, sample_every=2, ckpt_every=1000,
+                               lambda_chroma=1.0, lambda_residual_flow=1.0),
                    PRIOR, ds, tmp_path / "gan", quiet=True, init=start, export=tmp_path / "g.safetensors")
     assert result.step == 4 and np.isfinite(result.metrics["g_total"]) and result.export.is_file()
+    assert result.metrics["g_chroma"] >= 0 and result.metrics["g_residual"] >= 0  # both guards in the loss
     assert (tmp_path / "gan" / "samples" / "step_00000002.png").is_file()
 
 
