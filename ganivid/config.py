@@ -59,7 +59,7 @@ class ModelConfig:
     # split): geometry exact from the first step; A and C paint what the warp cannot.
     flow_prior: bool = False
     # A = 1 (keep the input) on the crop's outer eighth, ramping in: the colour mask cannot paint
-    # a seam at the crop border, where the GAN phase learned to (benchmarks/real_edits.py pictures).
+    # along the crop's edge, where a paste-back would show it as a seam.
     attention_border: bool = False
 
     def __post_init__(self) -> None:
@@ -124,8 +124,8 @@ class TrainConfig:
     # The GAN phase's colour guard: weight of the mean chroma shift of each edit (losses.chroma_shift);
     # without it a critic can be fooled by tinting the face.
     lambda_chroma: float = 0.0
-    # ... and of a flow-prior model's residual flow (mean |F - prior|, pixels): the GAN phase
-    # otherwise bends the geometry the warp pairs taught (streaks at the chin, shallower jaw drops).
+    # ... and of a flow-prior model's residual flow (mean |F - prior|, pixels): keeps the GAN
+    # phase from bending the geometry the warp pairs taught.
     lambda_residual_flow: float = 0.0
     # Gradient penalty on every k-th critic step only, weighted k * lambda_gp ("lazy"
     # regularisation as in StyleGAN2): the penalty's double backward is ~2/3 of a critic step.
