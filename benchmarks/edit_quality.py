@@ -41,6 +41,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # mediapipe_reader beside this file
 import mediapipe_reader as mpr  # noqa: E402
 
+from ganivid.realpairs import london_holdout  # noqa: E402,F401  (one rule for benchmarks and training)
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 REQUESTS = {  # name: (AU edits, warp moves)
@@ -74,10 +76,6 @@ def portraits_holdout(folder: Path = DATA / "portraits", count: int = 100) -> li
     return sorted(folder.glob("*.jpg"), key=lambda p: sha1(p.name))[:count]
 
 
-def london_holdout(ids, count: int = 20) -> list[str]:
-    """The held-out London identities (one rule for benchmarks and training): the `count` ids
-    (file stems such as "001") with the smallest sha1(id)."""
-    return sorted(ids, key=sha1)[:count]
 
 
 def upright(points: np.ndarray, idx: dict, unit: float | None = None) -> tuple[np.ndarray, float]:

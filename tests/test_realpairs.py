@@ -1,6 +1,4 @@
 """Real pairs (ganivid/realpairs.py) on self-made couples: Grace Hopper and known warps of her."""
-import importlib.util
-from pathlib import Path
 
 import av
 import cv2
@@ -132,11 +130,3 @@ def test_grid_clip_pairs_closed_with_open(hopper, tmp_path):
         assert opening[c] == 0 and opening[o] >= 0.6 and closed.name.startswith("grid/talk/")
     ds = rp.make_real_pairs(couples)
     assert (ds.changes[0::2, AU_NAMES.index("AU25")] > 0.3).all()
-
-
-def test_holdout_rule_is_the_benchmarks(tmp_path):
-    spec = importlib.util.spec_from_file_location("edit_quality", Path(__file__).parents[1] / "benchmarks" / "edit_quality.py")
-    eq = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(eq)
-    ids = [f"{i:03d}" for i in range(1, 120)]
-    assert rp.london_holdout(ids) == eq.london_holdout(ids)
