@@ -37,6 +37,7 @@ from ganivid.aus import au_index  # noqa: E402
 from ganivid.estimate import estimate_aus, features, stable_landmarks, track_baseline  # noqa: E402
 from ganivid.images import read_image  # noqa: E402
 from ganivid.mesh import shared_reader  # noqa: E402
+from ganivid import meshaus  # noqa: E402
 from ganivid.meshaus import CUES, cue_baseline, cue_values, mesh_aus, read_cues  # noqa: E402
 from ganivid.still import find_faces  # noqa: E402
 from ganivid.warps import MOVES, warp_face  # noqa: E402
@@ -103,7 +104,7 @@ def grid(max_clips: int) -> dict:
             r = shared_reader().read_aligned(f.image, alignment_from_landmarks(lm))
             lms.append(lm)
             vals.append(cue_values(r.scores, r.mesh, lm))
-            cues.append(read_cues(f.image, lm))
+            cues.append(meshaus.cues(r.scores, r.mesh, lm))  # the same read as read_cues's
             times.append(f.time_s)
         lms, cues, times = np.stack(lms), np.stack(cues), np.array(times)
         env = envelope(clip, times, 25.0)

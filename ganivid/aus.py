@@ -36,6 +36,11 @@ def source_mode(source_aus: str, estimator: str = "mesh") -> str:
         return source_aus
     raise ConfigError(f"--source-aus must be estimate or none, got {source_aus!r}")
 
+
+def photo_estimator(source: str) -> str:
+    """The estimator that reads a face's own AUs for a `source_mode` (none: the cheaper, unused)."""
+    return "mesh" if source == "mesh" else "landmarks"
+
 # FACS/EMFACS prototypes (Ekman & Friesen; the paper's fear = AU1+2+4+5+7+20+26).
 # Intensities in 0..1 chosen so that the full expression is clear but not extreme.
 EXPRESSIONS: dict[str, dict[str, float]] = {

@@ -83,18 +83,24 @@ def _geometry(mesh: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
     return geo | {"lip_gap": (geo["mesh_lip_gap"] + float(features(landmarks)[14])) / 2}
 
 
+def _cue(name: str, geo: dict[str, float], scores: np.ndarray) -> float:
+    """One cue: a mesh distance of `geo`, else a blendshape score."""
+    return geo[name] if name in geo else _shape(scores, name)
+
+
 def cue_values(scores: np.ndarray, mesh: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
     """Every candidate cue of `CUES` for one reading (52 scores, its (478, 2+) mesh) and the
     face's 68 dlib landmarks."""
     geo = _geometry(mesh, landmarks)
-    return {c: _shape(scores, c) if c[0].islower() and c not in geo else geo[c] for cues in CUES.values() for c in cues}
+    return {c: _cue(c, geo, scores) for cues in CUES.values() for c in cues}
 
 
 # The cue of each AU and its resting value on single images (benchmarks/calibrate_mesh_aus.py):
 # the portraits' 10th percentile for blendshapes (actions only add to a score) and the inner-lip
 # gap (closed lips are its rest), their 75th for other mesh distances: they vary with anatomy as
-# much as a full action, and a photo should read an action only where one is clear. AU6 (cheekSquint), AU9 (noseSneer) and AU14
-# (mouthDimple) stay unsupported: the first two read 0 on every face, the last has no data here.
+# much as a full action, and a photo should read an action only where one is clear. AU6
+# (cheekSquint), AU9 (noseSneer) and AU14 (mouthDimple) stay unsupported: the first two read 0
+# on every face, the last has no data here.
 # Spans: a strong action reads 0.8 of a blendshape's range (the London posed smiles' median
 # mouthSmile, 0.585, then reads AU12 0.73); a mesh distance's span is its rise when warps.py
 # moves a face by intensity 1, the anatomical scale the warps were built on.
@@ -128,7 +134,7 @@ def cues(scores: np.ndarray, mesh: np.ndarray, landmarks: np.ndarray) -> np.ndar
     """The 17 AUs' cues (17,) float32 of one reading (52 scores, its mesh) and the face's 68
     dlib landmarks; NaN where unsupported."""
     geo = _geometry(mesh, landmarks)
-    return np.array([np.nan if not c else geo[c] if c in geo else _shape(scores, c) for c in CUE], np.float32)
+    return np.array([_cue(c, geo, scores) if c else np.nan for c in CUE], np.float32)
 
 
 def read_cues(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

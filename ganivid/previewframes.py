@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ganivid.aus import AU_NAMES, NUM_AUS, source_mode
+from ganivid.aus import AU_NAMES, NUM_AUS, photo_estimator, source_mode
 from ganivid.errors import ConfigError, CurveError, NoFaceError
 from ganivid.preview import MAX_FRAMES, SCREEN, PreviewResult, face_region
 from ganivid.sheets import ACCENT, INK, MUTED, compose, figure_image, fit, grey, outline, overlay
@@ -101,7 +101,7 @@ def _rows_from_frames(frames, faces: str, source_aus: str) -> list[_Row]:
     rows = []
     for f in frames:
         try:
-            found = find_faces(f.image, faces, detector, "mesh" if source_aus == "mesh" else "landmarks")
+            found = find_faces(f.image, faces, detector, photo_estimator(source_aus))
         except NoFaceError:
             continue
         for face in found:

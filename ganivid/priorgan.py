@@ -49,19 +49,24 @@ def priors(landmarks: np.ndarray, change: torch.Tensor, size: int) -> torch.Tens
     return torch.from_numpy(np.ascontiguousarray(flows.transpose(0, 3, 1, 2))).to(change.device)
 
 
-def cycle_inputs(landmarks: np.ndarray, change: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Priors of a batch's requests and of their way back from the moved faces: (forward, back)."""
+def back_priors(landmarks: np.ndarray, change: torch.Tensor, size: int) -> torch.Tensor:
+    """Priors of the way back from requests `change` (B, 17): undoing each on its moved face."""
     c = change.detach().float().cpu().numpy()
     moved = np.stack([moved_landmarks(lm, ch) for lm, ch in zip(landmarks, c)])
-    return priors(landmarks, change, size), priors(moved, -change, size)
+    return priors(moved, -change, size)
 
 
-def attach_landmarks(ds, root: str | Path) -> None:
-    """Give an annotate folder's dataset `ds` its crops' landmarks (N, 68, 2), crop pixels, from
+def cycle_inputs(landmarks: np.ndarray, change: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Priors of a batch's requests and of their way back from the moved faces: (forward, back)."""
+    return priors(landmarks, change, size), back_priors(landmarks, change, size)
+
+
+def dataset_landmarks(root: str | Path, names: list[str], size: int) -> np.ndarray:
+    """Landmarks (N, 68, 2), crop pixels, of an annotate folder's crops `names`: from
     manifest.jsonl (image pixels, through each crop's own alignment) or landmarks.npz.
 
     Raises:
-        DataError: neither file lists every crop of `ds`.
+        DataError: neither file lists every crop.
     """
     root = Path(root)
     by_file: dict[str, np.ndarray] = {}
@@ -70,12 +75,17 @@ def attach_landmarks(ds, root: str | Path) -> None:
             if line.strip():
                 e = json.loads(line)
                 lm = np.asarray(e["landmarks"], np.float64)
-                by_file[e["file"]] = crop_landmarks(lm, alignment_from_landmarks(lm), ds.image_size)
+                by_file[e["file"]] = crop_landmarks(lm, alignment_from_landmarks(lm), size)
     elif (root / "landmarks.npz").is_file():
         with np.load(root / "landmarks.npz") as z:
             by_file = dict(zip(z["names"].tolist(), z["landmarks"]))
-    missing = [n for n in ds.names if n not in by_file]
+    missing = [n for n in names if n not in by_file]
     if missing:
         raise DataError(f"{root}: no landmarks for {len(missing)} crop(s) such as {missing[0]} "
                         "(a flow-prior model's GAN phase needs annotate's manifest.jsonl)")
-    ds.landmarks = np.stack([by_file[n] for n in ds.names]).astype(np.float32)
+    return np.stack([by_file[n] for n in names]).astype(np.float32)
+
+
+def attach_landmarks(ds, root: str | Path) -> None:
+    """Give an annotate folder's dataset `ds` its crops' landmarks (`dataset_landmarks`)."""
+    ds.landmarks = dataset_landmarks(root, ds.names, ds.image_size)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ganivid.aus import NUM_AUS, source_mode
+from ganivid.aus import NUM_AUS, photo_estimator, source_mode
 from ganivid.errors import ConfigError, CurveError, NoFaceError
 
 if TYPE_CHECKING:
@@ -268,11 +268,6 @@ class StillAnimation:
             yield self.editor.paste([e[k] for e in self.edits])
 
 
-def _estimator(source_aus: str) -> str:
-    """The estimator that finds a photo's own AUs for an AU source (none: the cheaper, unused)."""
-    return "mesh" if source_aus == "mesh" else "landmarks"
-
-
 def animate_faces(image: np.ndarray, program, engine, *, times: np.ndarray | None = None,
                   duration: float | None = None, fps: float | Fraction = 30, loop: str = "none", repeat: int = 1,
                   faces: str | Sequence[StillFace] = "largest", source_aus: str = "estimate",
@@ -304,7 +299,7 @@ def animate_faces(image: np.ndarray, program, engine, *, times: np.ndarray | Non
                              "pass --duration, e.g. --duration 4s")
         times = np.arange(max(1, round(seconds * rate))) / float(rate)
     order = frame_order(len(times), loop, repeat)
-    found = find_faces(image, faces, estimator=_estimator(source_aus)) if isinstance(faces, str) else list(faces)
+    found = find_faces(image, faces, estimator=photo_estimator(source_aus)) if isinstance(faces, str) else list(faces)
     editor = FaceEditor(engine, image, found, max_side)
     targets, sources = [], []
     for f in found:
@@ -374,7 +369,7 @@ def animate_image(input: str | Path, output: str | Path, curve: str | Path | Non
     source_aus = source_mode(source_aus)
     image = read_image(input)
     warn_lost(input, output)
-    found = find_faces(image, faces, estimator=_estimator(source_aus))
+    found = find_faces(image, faces, estimator=photo_estimator(source_aus))
     from ganivid.engine import load_engine
 
     engine = load_engine(model, device, batch_size)

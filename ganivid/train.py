@@ -34,7 +34,7 @@ from ganivid.losses import (CriticLoss, GeneratorLoss, au_loss, chroma_shift, cr
                             gradient_penalty)
 from ganivid.networks import Critic, Generator, compose, condition
 from ganivid.pairtrain import make_real_batch, pair_warmup_loss, prepare_real
-from ganivid.priorgan import attach_landmarks, cycle_inputs
+from ganivid.priorgan import attach_landmarks, back_priors, cycle_inputs, priors
 
 
 @dataclass
@@ -404,8 +404,7 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
                 g_turn = (k + 1) % cfg.n_critic == 0
                 # ---- fakes: with a graph on generator turns, reused by the G update below
                 # (G does not change in between), so no step runs G twice on the same input ----
-                fwd, back = (cycle_inputs(batch["lm"].numpy(), y_g - y, x.shape[-1]) if model.flow_prior
-                             else (None, None))
+                fwd = priors(batch["lm"].numpy(), y_g - y, x.shape[-1]) if model.flow_prior else None
                 with amp, torch.set_grad_enabled(g_turn):
                     outputs = (g_net if g_turn else raw_g)(x, condition(model, y_g, y), *_given(fwd))
                     attention = outputs[1]
@@ -423,6 +422,7 @@ def train(cfg: TrainConfig, model: ModelConfig, data: FaceDataset | str | Path, 
                     raw_d.requires_grad_(False)  # gradients flow to the image only
                     x_t = batch["x_t"].to(device) if paired else None
                     with amp:
+                        back = back_priors(batch["lm"].numpy(), y_g - y, x.shape[-1]) if model.flow_prior else None
                         g_loss, _ = generator_losses(g_net, raw_d, x, y, y_g, outputs, cfg, model, x_t, pair_mask, back, fwd)
                     opt_g.zero_grad(set_to_none=True)
                     g_loss.total.backward()

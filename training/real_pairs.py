@@ -20,12 +20,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # ship.py beside this file
-from ship import cpu_logger, crop_landmarks  # noqa: E402
+from ship import cpu_logger  # noqa: E402
 
 from ganivid.config import load_config, parse_override  # noqa: E402
 from ganivid.data import ArrayDataset, FaceDataset, open_dataset  # noqa: E402
 from ganivid.pairs import make_flow_pairs  # noqa: E402
 from ganivid.pairtrain import make_real_batch, prepare_real  # noqa: E402
+from ganivid.priorgan import dataset_landmarks  # noqa: E402
 from ganivid.realpairs import mesh_labels, read_cache, real_pairs, write_cache  # noqa: E402
 from ganivid.train import train, write_samples  # noqa: E402
 
@@ -37,7 +38,7 @@ def warp_pairs(source: Path, out: Path, size: int, variants: int, seed: int, lim
         if not cache.is_file():
             folder = open_dataset(source, size)
             images = np.stack([folder.image(i) for i in range(len(folder))])
-            ds = make_flow_pairs(images, crop_landmarks(source, folder.names, size), variants=variants, seed=seed,
+            ds = make_flow_pairs(images, dataset_landmarks(source, folder.names, size), variants=variants, seed=seed,
                                  source=str(cache))
             tmp = cache.with_name("pairs.tmp.npz")
             np.savez(tmp, x=ds.images, y=ds.aus, x_t=ds.targets[0], y_t=ds.targets[1], flows=ds.flows,

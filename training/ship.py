@@ -17,28 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganivid.align import alignment_from_landmarks
-from ganivid.align import crop_landmarks as in_crop
 from ganivid.config import load_config
 from ganivid.data import ArrayDataset, open_dataset
 from ganivid.pairs import make_flow_pairs, make_pairs
+from ganivid.priorgan import dataset_landmarks
 from ganivid.train import train
-
-
-def crop_landmarks(root: Path, names: list[str], size: int) -> np.ndarray:
-    """Landmarks (N, 68, 2) in crop pixels of the crops `names`, from annotate's manifest
-    (image pixels, mapped by the crop's own alignment) or a landmarks.npz (crop pixels)."""
-    if (root / "manifest.jsonl").is_file():
-        by_file = {}
-        for line in (root / "manifest.jsonl").read_text().splitlines():
-            if line.strip():
-                e = json.loads(line)
-                lm = np.asarray(e["landmarks"], np.float64)
-                by_file[e["file"]] = in_crop(lm, alignment_from_landmarks(lm), size)
-    else:
-        z = np.load(root / "landmarks.npz")
-        by_file = dict(zip(z["names"].tolist(), z["landmarks"]))
-    return np.stack([by_file[n] for n in names])
 
 
 def cpu_logger(out: Path, every: int, resume: bool):
@@ -87,7 +70,7 @@ def main() -> None:
             data = ArrayDataset(z["x"], z["y"], target_images=z["x_t"], target_aus=z["y_t"], source=str(cache), **known)
         else:
             images = np.stack([folder.image(i) for i in range(len(folder))])
-            lms = crop_landmarks(Path(args.data), folder.names, model.image_size)
+            lms = dataset_landmarks(Path(args.data), folder.names, model.image_size)
             pairs = make_flow_pairs if model.flow else make_pairs  # flow models learn from every move's exact flow
             data = pairs(images, lms, variants=args.variants, seed=cfg.seed, source=str(cache))
             tmp = cache.with_name("pairs.tmp.npz")
